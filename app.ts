@@ -1,0 +1,51 @@
+import { join } from 'node:path'
+import autoload from '@fastify/autoload'
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config/index.js'
+import docs from './plugins/docs.js'
+import oauth2Password from './plugins/auth.js'
+
+/** The standalone server's scopes: the names of FastAPI's security tutorial, so its clients work unchanged. */
+export const SCOPES = {
+  me: 'Read information about the current user.',
+  items: 'Read items.'
+}
+
+export interface AppOptions {
+  config: Config
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+  }
+}
+
+/** The standalone server: the auth plugin configured from the environment, and the demo routes. */
+export default async function app (fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
+  fastify.decorate('config', config)
+  // The docs plugin first, so that it sees every route; the auth plugin next, so that
+  // `authenticate` exists when the routes load.
+  await fastify.register(docs, { scopes: SCOPES })
+  await fastify.register(oauth2Password, {
+    store: config.DATABASE_URL,
+    issuer: config.ISSUER,
+    audience: config.AUDIENCE,
+    scopes: SCOPES,
+    accessTokenTtl: config.ACCESS_TOKEN_TTL,
+    algorithm: config.JWT_ALGORITHM,
+    argon2: {
+      memoryCost: config.ARGON2_MEMORY_COST,
+      timeCost: config.ARGON2_TIME_COST,
+      parallelism: config.ARGON2_PARALLELISM
+    }
+  })
+  await fastify.register(autoload, { dir: join(import.meta.dirname, 'routes') })
+
+  fastify.addHook('onReady', async () => {
+    if (await fastify.authStore.countUsers() === 0) {
+      fastify.log.warn('The store has no users yet. Create one with: ' +
+        'npx oauth2-password user add <username> --scopes "me items" (it asks for the password)')
+    }
+  })
+}

@@ -1,0 +1,244 @@
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+// For its FastifySchema fields (`security`), which the onRoute hook below fills in.
+import type {} from '@fastify/swagger'
+import type { OpenAPIV3 } from 'openapi-types'
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import { openStore, type SigningAlgorithm, type Store } from '../store/index.js'
+import { PasswordHasher } from '../passwords/hasher.js'
+import { ACCESS_TOKEN_TYPE, AccessTokenIssuer, type AccessTokenClaims } from '../tokens/access.js'
+import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey } from '../tokens/keys.js'
+import { isScopeToken } from '../tokens/scopes.js'
+import {
+  InsufficientScopeError, InvalidTokenError, bearerToken, challenge, type BearerError
+} from '../tokens/bearer.js'
+import endpoints from './auth/endpoints.js'
+
+export type { Store } from '../store/index.js'
+export type { AccessTokenClaims } from '../tokens/access.js'
+
+/** Who `request.user` is on a route that ran `authenticate`. */
+export interface AuthUser {
+  /** The user's immutable id, the token's `sub`. */
+  id: string
+  username: string
+  email: string | null
+  fullName: string | null
+  /** The scopes granted to this token (not every scope the user may have). */
+  scopes: string[]
+  clientId: string
+  /** The token's `jti`. */
+  tokenId: string
+  /** When the token expires, in epoch seconds. */
+  expiresAt: number
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** preHandler: refuses the request unless it carries a live access token with every scope in `config.scopes`. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** The store the plugin keeps users, keys and tokens in. */
+    authStore: Store
+  }
+  interface FastifyContextConfig {
+    /** Scopes an access token needs for this route, checked by `authenticate`. */
+    scopes?: string[]
+  }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    payload: AccessTokenClaims
+    user: AuthUser
+  }
+}
+
+/** The name of the OpenAPI security scheme that protected routes refer to. */
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+
+/** The OpenAPI 3 security scheme of the password flow, for a host's @fastify/swagger `components`. */
+export function securityScheme (scopes: Record<string, string>, prefix = ''): OpenAPIV3.OAuth2SecurityScheme {
+  const tokenUrl = `${prefix}/token`
+  return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes } } }
+}
+
+const positiveInteger = (description: string) => Type.Optional(Type.Integer({ minimum: 1, description }))
+
+const OptionsSchema = Type.Object({
+  store: Type.Union([Type.String({ minLength: 1 }), Type.Object({})], { description: 'a DATABASE_URL or a Store' }),
+  issuer: Type.String({ pattern: '^https?://[^\\s"\\\\]+$', description: 'an http(s) URL' }),
+  scopes: Type.Record(Type.String(), Type.String(), { description: 'scope name to description' }),
+  audience: Type.Optional(Type.String({ minLength: 1 })),
+  realm: Type.Optional(Type.String({ pattern: '^[^"\\\\]+$', description: 'text without quotes or backslashes' })),
+  prefix: Type.Optional(Type.String({ pattern: '^(/[^/\\s]+)*$', description: 'a path like /auth' })),
+  accessTokenTtl: positiveInteger('seconds'),
+  algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map(alg => Type.Literal(alg)))),
+  argon2: Type.Optional(Type.Object({
+    memoryCost: Type.Optional(Type.Integer({ minimum: 1024 })),
+    timeCost: positiveInteger('passes'),
+    parallelism: positiveInteger('lanes')
+  }, { additionalProperties: false })),
+  hashing: Type.Optional(Type.Object({
+    concurrency: positiveInteger('hashes at once'),
+    queueLimit: Type.Optional(Type.Integer({ minimum: 0 }))
+  }, { additionalProperties: false })),
+  // Fastify's own registration options.
+  logLevel: Type.Optional(Type.String()),
+  logSerializers: Type.Optional(Type.Unknown())
+}, { additionalProperties: false })
+
+export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' | 'logLevel' | 'logSerializers'> & {
+  /** A `DATABASE_URL` (`sqlite:<path>`, `memory:`, ...) that the plugin opens and closes, or a store you own. */
+  store: string | Store
+}
+
+const STORE_METHODS = [
+  'createUser', 'findUserByUsername', 'findUserById', 'updateUser', 'removeUser', 'listUsers', 'countUsers',
+  'listSigningKeys', 'addFirstSigningKey', 'ping', 'close'
+] as const satisfies ReadonlyArray<keyof Store>
+
+/** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
+function validateOptions (options: OAuth2PasswordOptions): void {
+  const error = Value.Errors(OptionsSchema, options).First()
+  if (error !== undefined) {
+    const name = error.path.slice(1).replaceAll('/', '.') || 'options'
+    const received = name === 'store' ? typeof error.value : JSON.stringify(error.value)
+    const expected = (error.schema as TSchema).description ?? error.message
+    throw new Error(`oauth2-password: option "${name}" must be ${expected}; received ${received}`)
+  }
+  for (const scope of Object.keys(options.scopes)) {
+    if (!isScopeToken(scope)) throw new Error(`oauth2-password: option "scopes" has a name that is not an RFC 6749 scope token: ${JSON.stringify(scope)}`)
+  }
+  if (typeof options.store === 'object') {
+    const store = options.store as unknown as Record<string, unknown>
+    const missing = STORE_METHODS.filter(method => typeof store[method] !== 'function')
+    if (missing.length > 0) throw new Error(`oauth2-password: option "store" lacks the Store methods ${missing.join(', ')}`)
+  }
+}
+
+/** Loads the signing keys, creating the first one when the store has none. */
+async function loadKeys (store: Store, algorithm: SigningAlgorithm): Promise<KeyRing> {
+  const keys = await store.listSigningKeys()
+  return new KeyRing(keys.length > 0 ? keys : await store.addFirstSigningKey(generateSigningKey(algorithm)))
+}
+
+const TOKEN_PROBLEMS: Record<string, string> = {
+  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: 'The access token expired',
+  FAST_JWT_INACTIVE: 'The access token is not valid yet',
+  FAST_JWT_INVALID_TYPE: 'The token is not an access token',
+  FAST_JWT_INVALID_CLAIM_VALUE: 'The access token is for another issuer or audience',
+  FAST_JWT_INVALID_ALGORITHM: 'The access token is signed with an algorithm this server does not use'
+}
+
+function isBearerError (error: unknown): error is BearerError {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('OAUTH2_')
+}
+
+/** Anything that went wrong while verifying the JWT itself is an invalid token, never a 500. */
+function asBearerError (error: unknown): BearerError {
+  if (isBearerError(error)) return error
+  const code = error instanceof Error && 'code' in error ? String(error.code) : ''
+  return new InvalidTokenError(TOKEN_PROBLEMS[code] ?? 'The access token is invalid')
+}
+
+function hasClaims (payload: AccessTokenClaims): boolean {
+  return typeof payload.sub === 'string' && typeof payload.scope === 'string' &&
+    typeof payload.client_id === 'string' && Number.isInteger(payload.ver)
+}
+
+async function oauth2Password (fastify: FastifyInstance, options: OAuth2PasswordOptions): Promise<void> {
+  validateOptions(options)
+  const issuer = options.issuer
+  const audience = options.audience ?? issuer
+  const realm = options.realm ?? issuer
+  const algorithm = options.algorithm ?? 'ES256'
+
+  const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  // Only a store the plugin opened is the plugin's to close.
+  if (typeof options.store === 'string') fastify.addHook('onClose', async () => await store.close())
+  const keys = await loadKeys(store, algorithm)
+
+  const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
+  const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: options.accessTokenTtl ?? 900, keys: () => keys })
+
+  await fastify.register(fastifyJwt, {
+    // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
+    secret: {
+      public: async (_request: FastifyRequest, token: unknown) => {
+        const { header } = token as { header: { kid?: unknown, alg?: unknown } }
+        const key = keys.find(header.kid)
+        // Each key verifies only the one algorithm it was made for: no algorithm confusion.
+        if (key === undefined || key.alg !== header.alg) throw new InvalidTokenError('The access token is signed by an unknown key')
+        return key.publicKey
+      }
+    },
+    decode: { complete: true },
+    verify: {
+      algorithms: [...SIGNING_ALGORITHMS],
+      allowedIss: issuer,
+      allowedAud: audience,
+      checkTyp: ACCESS_TOKEN_TYPE,
+      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+      cache: true,
+      extractToken: (request: FastifyRequest) => bearerToken(request.raw.rawHeaders)
+    }
+  })
+
+  fastify.decorate('authStore', store)
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    const required = request.routeOptions.config.scopes ?? []
+    try {
+      let claims: AccessTokenClaims
+      try {
+        claims = await request.jwtVerify<AccessTokenClaims>()
+      } catch (error) {
+        throw asBearerError(error)
+      }
+      if (!hasClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
+      const user = await store.findUserById(claims.sub)
+      if (user === null) throw new InvalidTokenError('The user no longer exists')
+      if (user.disabled) throw new InvalidTokenError('The user is disabled')
+      if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
+      const granted = claims.scope === '' ? [] : claims.scope.split(' ')
+      if (!required.every(scope => granted.includes(scope))) throw new InsufficientScopeError()
+      request.user = {
+        id: user.id,
+        username: user.username,
+        email: user.email,
+        fullName: user.fullName,
+        scopes: granted,
+        clientId: claims.client_id,
+        tokenId: claims.jti,
+        expiresAt: claims.exp
+      }
+    } catch (error) {
+      if (isBearerError(error)) {
+        reply.header('www-authenticate', challenge(realm, error, required))
+      }
+      throw error
+    }
+  })
+
+  // A route protected by `authenticate` documents its own security requirement, from its own
+  // config, so the OpenAPI document and the code cannot disagree.
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const preHandlers = [route.preHandler ?? []].flat()
+    if (!preHandlers.includes(fastify.authenticate)) return
+    route.schema = { ...route.schema, security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }] }
+  })
+
+  await fastify.register(endpoints, {
+    prefix: options.prefix ?? '',
+    store,
+    hasher,
+    accessTokens,
+    keys: () => keys,
+    scopes: options.scopes,
+    accessTokenTtl: options.accessTokenTtl ?? 900
+  })
+}
+
+export default fp(oauth2Password, { name: 'oauth2-password', fastify: '5.x' })
+export { oauth2Password }

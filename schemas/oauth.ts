@@ -1,0 +1,41 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { PASSWORD_MAX_LENGTH } from '../passwords/hasher.js'
+
+// Parameters are plain strings: a repeated one arrives as an array and fails the schema, which
+// RFC 6749 §3.2 requires (`invalid_request`). Unknown parameters are ignored, as §3.2 says.
+const parameter = (description: string, maxLength = 4096) => Type.Optional(Type.String({ description, maxLength }))
+
+export const TokenRequest = Type.Object({
+  grant_type: Type.String({ description: '`password` or `refresh_token`', maxLength: 64 }),
+  username: parameter('The resource owner\'s username (password grant)', 1024),
+  password: parameter('The resource owner\'s password (password grant)', PASSWORD_MAX_LENGTH),
+  scope: parameter('Space-delimited scopes; none asks for every scope the user has'),
+  refresh_token: parameter('The refresh token (refresh_token grant)', 512),
+  client_id: parameter('The client, when it authenticates in the body', 256),
+  client_secret: parameter('The client\'s secret, when it authenticates in the body', 1024)
+}, { additionalProperties: true })
+export type TokenRequest = Static<typeof TokenRequest>
+
+export const TokenResponse = Type.Object({
+  access_token: Type.String(),
+  token_type: Type.Literal('bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
+  refresh_token: Type.Optional(Type.String()),
+  scope: Type.String({ description: 'The scopes granted, space-delimited' })
+})
+export type TokenResponse = Static<typeof TokenResponse>
+
+export const OAuthErrorResponse = Type.Object({
+  error: Type.String({ description: 'An RFC 6749 §5.2 error code' }),
+  error_description: Type.String()
+}, { $id: 'OAuthError' })
+export type OAuthErrorResponse = Static<typeof OAuthErrorResponse>
+
+export const Jwks = Type.Object({
+  keys: Type.Array(Type.Object({
+    kid: Type.String(),
+    kty: Type.String(),
+    alg: Type.String(),
+    use: Type.String()
+  }, { additionalProperties: true }))
+})

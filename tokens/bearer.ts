@@ -1,0 +1,51 @@
+import createError from '@fastify/error'
+
+// RFC 6750 §3: the failures of a protected route, each with its stable code, status and challenge.
+// The message is the challenge's error_description, so it keeps to RFC 6750's allowed characters.
+
+export const MissingTokenError = createError('OAUTH2_TOKEN_MISSING', 'No bearer token in the Authorization header', 401)
+export const MalformedRequestError = createError('OAUTH2_INVALID_REQUEST', '%s', 400)
+export const InvalidTokenError = createError('OAUTH2_INVALID_TOKEN', '%s', 401)
+export const InsufficientScopeError = createError('OAUTH2_INSUFFICIENT_SCOPE', 'The token lacks a scope this route needs', 403)
+
+export type BearerError =
+  | InstanceType<typeof MissingTokenError>
+  | InstanceType<typeof MalformedRequestError>
+  | InstanceType<typeof InvalidTokenError>
+  | InstanceType<typeof InsufficientScopeError>
+
+/** Builds the `WWW-Authenticate` value for an error, with only the attributes its RFC 6750 row names. */
+export function challenge (realm: string, error: BearerError, scopes: readonly string[] = []): string {
+  const attributes = [`realm="${realm}"`]
+  if (error.code === 'OAUTH2_INVALID_REQUEST') {
+    attributes.push('error="invalid_request"', `error_description="${error.message}"`)
+  } else if (error.code === 'OAUTH2_INVALID_TOKEN') {
+    attributes.push('error="invalid_token"', `error_description="${error.message}"`)
+  } else if (error.code === 'OAUTH2_INSUFFICIENT_SCOPE') {
+    attributes.push('error="insufficient_scope"', `scope="${scopes.join(' ')}"`)
+  }
+  return `Bearer ${attributes.join(', ')}`
+}
+
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
+
+/**
+ * Reads the access token from the request's Authorization headers (RFC 6750 §2.1). `rawHeaders`
+ * is Node's flat name/value list: Node keeps only the first of two Authorization headers, so two
+ * are found there.
+ */
+export function bearerToken (rawHeaders: readonly string[]): string {
+  const values: string[] = []
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]?.toLowerCase() === 'authorization') values.push(rawHeaders[i + 1] ?? '')
+  }
+  if (values.length === 0) throw new MissingTokenError()
+  if (values.length > 1) throw new MalformedRequestError('More than one Authorization header')
+  const [scheme = '', ...credentials] = (values[0] ?? '').trim().split(/ +/)
+  // Authentication schemes are case-insensitive (RFC 9110 §11.1); another scheme is no bearer token.
+  if (scheme.toLowerCase() !== 'bearer') throw new MissingTokenError()
+  if (credentials.length !== 1) throw new MalformedRequestError('The Bearer scheme takes exactly one token')
+  const token = credentials[0] ?? ''
+  if (!B64TOKEN.test(token)) throw new MalformedRequestError('The bearer token has characters RFC 6750 does not allow')
+  return token
+}

@@ -1,0 +1,53 @@
+import { invalidClient, invalidRequest } from './errors.js'
+
+/** The built-in public client that a request naming no client logs in through (SPEC §3). */
+export const FIRST_PARTY = 'first-party'
+
+export interface ClientCredentials {
+  clientId: string
+  secret: string | null
+  /** How the client presented itself; `basic` failures answer with a Basic challenge. */
+  method: 'basic' | 'body' | 'none'
+}
+
+/** RFC 6749 §2.3.1: the id and secret are form-urlencoded before they are joined and base64-encoded. */
+function formDecode (value: string): string {
+  return decodeURIComponent(value.replaceAll('+', ' '))
+}
+
+function basicCredentials (authorization: string | undefined): { clientId: string, secret: string } | null {
+  const match = /^basic +([A-Za-z0-9+/]*={0,2}) *$/i.exec(authorization ?? '')
+  if (match === null) {
+    if (/^basic(?: |$)/i.test(authorization ?? '')) throw invalidClient('The Basic credentials are malformed', true)
+    return null
+  }
+  const decoded = Buffer.from(match[1] ?? '', 'base64').toString('utf8')
+  const colon = decoded.indexOf(':')
+  if (colon < 0) throw invalidClient('The Basic credentials are malformed', true)
+  try {
+    return { clientId: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) }
+  } catch {
+    throw invalidClient('The Basic credentials are malformed', true)
+  }
+}
+
+/**
+ * Who the client says it is, from HTTP Basic or from the body, never both. A Basic header with an
+ * empty client id (Swagger UI's default `Basic Og==`) names no client.
+ */
+export function clientCredentials (
+  authorization: string | undefined,
+  body: { client_id?: string, client_secret?: string }
+): ClientCredentials {
+  const basic = basicCredentials(authorization)
+  const named = basic !== null && basic.clientId !== ''
+  if (named && (body.client_id !== undefined || body.client_secret !== undefined)) {
+    throw invalidRequest('Client credentials were sent both in the Authorization header and in the body')
+  }
+  if (named) return { clientId: basic.clientId, secret: basic.secret, method: 'basic' }
+  if (body.client_id !== undefined && body.client_id !== '') {
+    return { clientId: body.client_id, secret: body.client_secret ?? null, method: 'body' }
+  }
+  if (body.client_secret !== undefined) throw invalidRequest('client_secret was sent without client_id')
+  return { clientId: FIRST_PARTY, secret: null, method: 'none' }
+}

@@ -1,0 +1,42 @@
+// RFC 6749 §5.2 errors of the token endpoints, as data: the route's error handler turns any of them
+// into `{ error, error_description }` with its status and headers, and anything else into a 500
+// that says nothing.
+
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'temporarily_unavailable'
+
+export class OAuthError extends Error {
+  readonly error: OAuthErrorCode
+  readonly statusCode: number
+  readonly headers: Record<string, string>
+
+  constructor (error: OAuthErrorCode, description: string, statusCode = 400, headers: Record<string, string> = {}) {
+    super(description)
+    this.name = 'OAuthError'
+    this.error = error
+    this.statusCode = statusCode
+    this.headers = headers
+  }
+
+  toJSON (): { error: OAuthErrorCode, error_description: string } {
+    return { error: this.error, error_description: this.message }
+  }
+}
+
+export const invalidRequest = (description: string): OAuthError => new OAuthError('invalid_request', description)
+export const invalidGrant = (description: string): OAuthError => new OAuthError('invalid_grant', description)
+export const invalidScope = (description: string): OAuthError => new OAuthError('invalid_scope', description)
+export const unsupportedGrantType = (description: string): OAuthError => new OAuthError('unsupported_grant_type', description)
+
+/** 401; when the client tried HTTP Basic, the challenge tells it to try again the same way (RFC 6749 §5.2). */
+export const invalidClient = (description: string, usedBasic: boolean): OAuthError =>
+  new OAuthError('invalid_client', description, 401, usedBasic ? { 'www-authenticate': 'Basic realm="token", charset="UTF-8"' } : {})
+
+export const temporarilyUnavailable = (description: string, retryAfter: number): OAuthError =>
+  new OAuthError('temporarily_unavailable', description, 503, { 'retry-after': String(retryAfter) })

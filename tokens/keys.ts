@@ -1,0 +1,53 @@
+import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey } from 'node:crypto'
+import type { SigningAlgorithm, SigningKey } from '../store/types.js'
+
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
+
+export function generateSigningKey (alg: SigningAlgorithm, now = Date.now()): SigningKey {
+  const publicKeyEncoding = { type: 'spki', format: 'pem' } as const
+  const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const
+  const pair = (): { privateKey: string, publicKey: string } => {
+    switch (alg) {
+      case 'ES256': return generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding, privateKeyEncoding })
+      case 'EdDSA': return generateKeyPairSync('ed25519', { publicKeyEncoding, privateKeyEncoding })
+      case 'RS256': return generateKeyPairSync('rsa', { modulusLength: 2048, publicKeyEncoding, privateKeyEncoding })
+    }
+  }
+  const { privateKey, publicKey } = pair()
+  return { kid: randomUUID(), alg, privateKey, publicKey, createdAt: now }
+}
+
+export interface PublicJwk extends JsonWebKey {
+  kty: string
+  kid: string
+  alg: SigningAlgorithm
+  use: 'sig'
+}
+
+export function publicJwk (key: SigningKey): PublicJwk {
+  const jwk = createPublicKey(key.publicKey).export({ format: 'jwk' })
+  return { ...jwk, kty: jwk.kty ?? '', kid: key.kid, alg: key.alg, use: 'sig' }
+}
+
+/** The signing keys in force: the newest signs, every one verifies its own tokens. */
+export class KeyRing {
+  readonly #keys: SigningKey[]
+  readonly #byKid: Map<string, SigningKey>
+  readonly jwks: { keys: PublicJwk[] }
+
+  /** `keys` newest first, as the store lists them; there is at least one. */
+  constructor (keys: readonly SigningKey[]) {
+    if (keys.length === 0) throw new Error('a key ring needs at least one signing key')
+    this.#keys = [...keys]
+    this.#byKid = new Map(keys.map(key => [key.kid, key]))
+    this.jwks = { keys: keys.map(publicJwk) }
+  }
+
+  get signing (): SigningKey {
+    return this.#keys[0] as SigningKey
+  }
+
+  find (kid: unknown): SigningKey | undefined {
+    return typeof kid === 'string' ? this.#byKid.get(kid) : undefined
+  }
+}
