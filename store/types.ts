@@ -16,7 +16,7 @@ export interface User {
   disabled: boolean
   /** An argon2 PHC string. */
   passwordHash: string
-  /** Raised on every password change and every disabling; tokens carry the value they were issued under. */
+  /** Raised by a change with `revokeTokens` (a new password, disabling); tokens carry the value they were issued under. */
   tokenVersion: number
   createdAt: number
 }
