@@ -33,6 +33,9 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     audience: config.AUDIENCE,
     scopes: SCOPES,
     accessTokenTtl: config.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: config.REFRESH_TOKEN_TTL,
+    refreshFamilyLifetime: config.REFRESH_FAMILY_LIFETIME,
+    refreshReuseGrace: config.REFRESH_REUSE_GRACE,
     algorithm: config.JWT_ALGORITHM,
     argon2: {
       memoryCost: config.ARGON2_MEMORY_COST,

@@ -22,6 +22,7 @@ const ConfigSchema = Type.Object({
   AUDIENCE: Type.Optional(Type.String({ minLength: 1, description: 'a non-empty string' })),
   ACCESS_TOKEN_TTL: integer('a whole number of seconds, at least 1', { default: 900, minimum: 1 }),
   REFRESH_TOKEN_TTL: integer('a whole number of seconds, at least 1', { default: 1209600, minimum: 1 }),
+  REFRESH_FAMILY_LIFETIME: integer('a whole number of seconds, at least 1', { default: 7776000, minimum: 1 }),
   REFRESH_REUSE_GRACE: integer('a whole number of seconds, at least 0', { default: 10, minimum: 0 }),
   // NIST SP 800-63B-4 §3.1.1.2: 15 for single-factor passwords, and never below 8.
   PASSWORD_MIN_LENGTH: integer('an integer from 8 to 1024', { default: 15, minimum: 8, maximum: 1024 }),
@@ -54,7 +55,13 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     // An empty variable is an unset one, as shells and .env files often leave them.
     if (value !== undefined && value !== '') raw[name] = value
   }
-  const config = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, raw))
+  // Value.Default fills in and Value.Convert may convert in place: on a copy, so `raw` keeps what was received.
+  const config = Value.Convert(ConfigSchema, Value.Default(ConfigSchema, { ...raw })) as Record<string, unknown>
+  for (const [name, value] of Object.entries(raw)) {
+    // Convert truncates "80.5" and "1e3" to integers: only digits are an integer here, anything else is refused.
+    const schema = ConfigSchema.properties[name as keyof typeof ConfigSchema.properties] as TSchema
+    if (schema.type === 'integer' && !/^[0-9]+$/.test(value)) config[name] = value
+  }
   const error = Value.Errors(ConfigSchema, config).First()
   if (error !== undefined) {
     const name = error.path.slice(1)

@@ -8,8 +8,10 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { openStore, type SigningAlgorithm, type Store } from '../store/index.js'
 import { PasswordHasher } from '../passwords/hasher.js'
-import { ACCESS_TOKEN_TYPE, AccessTokenIssuer, type AccessTokenClaims } from '../tokens/access.js'
-import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey } from '../tokens/keys.js'
+import {
+  AccessTokenIssuer, AccessTokenVerifier, hasAccessTokenClaims, verificationKey, verificationRules, type AccessTokenClaims
+} from '../tokens/access.js'
+import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../tokens/keys.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import {
   InsufficientScopeError, InvalidTokenError, bearerToken, challenge, type BearerError
@@ -74,6 +76,9 @@ const OptionsSchema = Type.Object({
   realm: Type.Optional(Type.String({ pattern: '^[^"\\\\]+$', description: 'text without quotes or backslashes' })),
   prefix: Type.Optional(Type.String({ pattern: '^(/[^/\\s]+)*$', description: 'a path like /auth' })),
   accessTokenTtl: positiveInteger('seconds'),
+  refreshTokenTtl: positiveInteger('seconds a refresh token lives unused'),
+  refreshFamilyLifetime: positiveInteger('seconds a login can be refreshed for, in all'),
+  refreshReuseGrace: Type.Optional(Type.Integer({ minimum: 0, description: 'seconds' })),
   algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map(alg => Type.Literal(alg)))),
   argon2: Type.Optional(Type.Object({
     memoryCost: Type.Optional(Type.Integer({ minimum: 1024 })),
@@ -94,10 +99,33 @@ export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' |
   store: string | Store
 }
 
-const STORE_METHODS = [
-  'createUser', 'findUserByUsername', 'findUserById', 'updateUser', 'removeUser', 'listUsers', 'countUsers',
-  'listSigningKeys', 'addFirstSigningKey', 'ping', 'close'
-] as const satisfies ReadonlyArray<keyof Store>
+// A Record so that the compiler fails here when the Store interface gains a method.
+const STORE_METHODS = Object.keys({
+  createUser: true,
+  findUserByUsername: true,
+  findUserById: true,
+  updateUser: true,
+  removeUser: true,
+  listUsers: true,
+  countUsers: true,
+  listSigningKeys: true,
+  addFirstSigningKey: true,
+  addSigningKey: true,
+  removeSigningKeys: true,
+  createRefreshFamily: true,
+  rotateRefreshToken: true,
+  findRefreshToken: true,
+  revokeRefreshFamily: true,
+  revokeAccessToken: true,
+  isAccessTokenRevoked: true,
+  prune: true,
+  createClient: true,
+  findClient: true,
+  removeClient: true,
+  listClients: true,
+  ping: true,
+  close: true
+} satisfies Record<keyof Store, true>)
 
 /** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
 function validateOptions (options: OAuth2PasswordOptions): void {
@@ -118,10 +146,16 @@ function validateOptions (options: OAuth2PasswordOptions): void {
   }
 }
 
+/** How often the plugin re-reads the signing keys, so that `keys rotate` reaches it within five seconds (SPEC §9). */
+const KEY_REFRESH_INTERVAL = 2000
+/** How often expired revocations and refresh tokens are deleted. */
+const PRUNE_INTERVAL = 60_000
+
 /** Loads the signing keys, creating the first one when the store has none. */
-async function loadKeys (store: Store, algorithm: SigningAlgorithm): Promise<KeyRing> {
-  const keys = await store.listSigningKeys()
-  return new KeyRing(keys.length > 0 ? keys : await store.addFirstSigningKey(generateSigningKey(algorithm)))
+async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number): Promise<KeyRing> {
+  let keys = await store.listSigningKeys()
+  if (keys.length === 0) keys = await store.addFirstSigningKey(generateSigningKey(algorithm))
+  return new KeyRing(liveKeys(keys, Date.now(), accessTokenTtl))
 }
 
 const TOKEN_PROBLEMS: Record<string, string> = {
@@ -143,44 +177,56 @@ function asBearerError (error: unknown): BearerError {
   return new InvalidTokenError(TOKEN_PROBLEMS[code] ?? 'The access token is invalid')
 }
 
-function hasClaims (payload: AccessTokenClaims): boolean {
-  return typeof payload.sub === 'string' && typeof payload.scope === 'string' &&
-    typeof payload.client_id === 'string' && Number.isInteger(payload.ver)
-}
-
 async function oauth2Password (fastify: FastifyInstance, options: OAuth2PasswordOptions): Promise<void> {
   validateOptions(options)
   const issuer = options.issuer
   const audience = options.audience ?? issuer
   const realm = options.realm ?? issuer
   const algorithm = options.algorithm ?? 'ES256'
+  const lifetimes = {
+    accessToken: options.accessTokenTtl ?? 900,
+    refreshToken: options.refreshTokenTtl ?? 1_209_600,
+    refreshFamily: options.refreshFamilyLifetime ?? 7_776_000,
+    reuseGrace: options.refreshReuseGrace ?? 10
+  }
 
   const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
-  // Only a store the plugin opened is the plugin's to close.
-  if (typeof options.store === 'string') fastify.addHook('onClose', async () => await store.close())
-  const keys = await loadKeys(store, algorithm)
+  let keys = await loadKeys(store, algorithm, lifetimes.accessToken)
+  const background = [
+    setInterval(() => {
+      store.listSigningKeys()
+        .then(all => { keys = new KeyRing(liveKeys(all, Date.now(), lifetimes.accessToken)) })
+        .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
+    }, KEY_REFRESH_INTERVAL),
+    setInterval(() => {
+      store.prune(Date.now()).catch((error: unknown) => fastify.log.error({ err: error }, 'pruning the store failed'))
+    }, PRUNE_INTERVAL)
+  ]
+  // The timers never keep a process alive on their own.
+  for (const timer of background) timer.unref()
+  fastify.addHook('onClose', async () => {
+    for (const timer of background) clearInterval(timer)
+    // Only a store the plugin opened is the plugin's to close.
+    if (typeof options.store === 'string') await store.close()
+  })
 
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
-  const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: options.accessTokenTtl ?? 900, keys: () => keys })
+  const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: lifetimes.accessToken, keys: () => keys })
+  const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
 
   await fastify.register(fastifyJwt, {
     // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
     secret: {
       public: async (_request: FastifyRequest, token: unknown) => {
-        const { header } = token as { header: { kid?: unknown, alg?: unknown } }
-        const key = keys.find(header.kid)
         // Each key verifies only the one algorithm it was made for: no algorithm confusion.
-        if (key === undefined || key.alg !== header.alg) throw new InvalidTokenError('The access token is signed by an unknown key')
+        const key = verificationKey(keys, (token as { header: { kid?: unknown, alg?: unknown } }).header)
+        if (key === undefined) throw new InvalidTokenError('The access token is signed by an unknown key')
         return key.publicKey
       }
     },
     decode: { complete: true },
     verify: {
-      algorithms: [...SIGNING_ALGORITHMS],
-      allowedIss: issuer,
-      allowedAud: audience,
-      checkTyp: ACCESS_TOKEN_TYPE,
-      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+      ...verificationRules(issuer, audience),
       cache: true,
       extractToken: (request: FastifyRequest) => bearerToken(request.raw.rawHeaders)
     }
@@ -196,7 +242,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       } catch (error) {
         throw asBearerError(error)
       }
-      if (!hasClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
+      if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
+      if (await store.isAccessTokenRevoked(claims.jti)) throw new InvalidTokenError('The access token was revoked')
       const user = await store.findUserById(claims.sub)
       if (user === null) throw new InvalidTokenError('The user no longer exists')
       if (user.disabled) throw new InvalidTokenError('The user is disabled')
@@ -234,9 +281,11 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     store,
     hasher,
     accessTokens,
+    verifier,
     keys: () => keys,
     scopes: options.scopes,
-    accessTokenTtl: options.accessTokenTtl ?? 900
+    issuer,
+    lifetimes
   })
 }
 

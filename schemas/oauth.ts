@@ -20,7 +20,7 @@ export const TokenResponse = Type.Object({
   access_token: Type.String(),
   token_type: Type.Literal('bearer'),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
-  refresh_token: Type.Optional(Type.String()),
+  refresh_token: Type.String({ description: 'Opaque; rotates on every use' }),
   scope: Type.String({ description: 'The scopes granted, space-delimited' })
 })
 export type TokenResponse = Static<typeof TokenResponse>
@@ -38,4 +38,42 @@ export const Jwks = Type.Object({
     alg: Type.String(),
     use: Type.String()
   }, { additionalProperties: true }))
+})
+
+export const RevocationRequest = Type.Object({
+  token: Type.String({ description: 'An access token or a refresh token', maxLength: 16384 }),
+  token_type_hint: parameter('`access_token` or `refresh_token`; a hint only', 64),
+  client_id: parameter('The client, when it authenticates in the body', 256),
+  client_secret: parameter('The client\'s secret, when it authenticates in the body', 1024)
+}, { additionalProperties: true })
+export type RevocationRequest = Static<typeof RevocationRequest>
+
+/** RFC 7662 §2.2: only `active` for a token that is not live; the claims for one that is. */
+export const IntrospectionResponse = Type.Object({
+  active: Type.Boolean(),
+  scope: Type.Optional(Type.String()),
+  client_id: Type.Optional(Type.String()),
+  username: Type.Optional(Type.String()),
+  token_type: Type.Optional(Type.String()),
+  exp: Type.Optional(Type.Integer()),
+  iat: Type.Optional(Type.Integer()),
+  sub: Type.Optional(Type.String()),
+  aud: Type.Optional(Type.String()),
+  iss: Type.Optional(Type.String()),
+  jti: Type.Optional(Type.String())
+})
+export type IntrospectionResponse = Static<typeof IntrospectionResponse>
+
+export const ServerMetadata = Type.Object({
+  issuer: Type.String(),
+  token_endpoint: Type.String(),
+  jwks_uri: Type.String(),
+  revocation_endpoint: Type.String(),
+  introspection_endpoint: Type.String(),
+  grant_types_supported: Type.Array(Type.String()),
+  response_types_supported: Type.Array(Type.String()),
+  scopes_supported: Type.Array(Type.String()),
+  token_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  introspection_endpoint_auth_methods_supported: Type.Array(Type.String())
 })

@@ -1,6 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { DuplicateUsernameError } from './types.js'
-import type { NewUser, SigningKey, Store, User, UserChanges } from './types.js'
+import { DuplicateClientError, DuplicateUsernameError } from './types.js'
+import type {
+  Client,
+  NewRefreshToken,
+  NewUser,
+  RefreshFamily,
+  RefreshToken,
+  RotationResult,
+  SigningKey,
+  Store,
+  User,
+  UserChanges
+} from './types.js'
 
 /** Keeps everything in process memory: for tests and throw-away runs, never for production. */
 export class MemoryStore implements Store {
@@ -9,6 +20,11 @@ export class MemoryStore implements Store {
   readonly #idsByUsername = new Map<string, string>()
   // In insertion order, which breaks ties between keys created in the same millisecond.
   readonly #signingKeys: SigningKey[] = []
+  readonly #refreshFamilies = new Map<string, RefreshFamily>()
+  readonly #refreshTokens = new Map<string, RefreshToken>()
+  // Access-token jti → the time after which its revocation can be forgotten.
+  readonly #revokedAccessTokens = new Map<string, number>()
+  readonly #clients = new Map<string, Client>()
   #closed = false
 
   async createUser (user: NewUser): Promise<User> {
@@ -61,6 +77,8 @@ export class MemoryStore implements Store {
     if (user === undefined) return false
     this.#users.delete(id)
     this.#idsByUsername.delete(user.username)
+    // As SQLite's ON DELETE CASCADE removes them with the user.
+    this.#deleteRefreshFamilies(family => family.userId === id)
     return true
   }
 
@@ -90,6 +108,112 @@ export class MemoryStore implements Store {
     return await this.listSigningKeys()
   }
 
+  async addSigningKey (key: SigningKey): Promise<void> {
+    this.#assertOpen()
+    // The kid is SQLite's primary key; two keys with one kid would make verification ambiguous.
+    if (this.#signingKeys.some(stored => stored.kid === key.kid)) throw new Error(`signing key "${key.kid}" exists already`)
+    this.#signingKeys.push({ ...key })
+  }
+
+  async removeSigningKeys (kids: readonly string[]): Promise<void> {
+    this.#assertOpen()
+    const removed = new Set(kids)
+    for (let index = this.#signingKeys.length - 1; index >= 0; index--) {
+      if (removed.has(this.#signingKeys[index]!.kid)) this.#signingKeys.splice(index, 1)
+    }
+  }
+
+  async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+    this.#assertOpen()
+    // The checks SQLite's foreign and primary keys make, so that a caller's mistake fails here too.
+    if (!this.#users.has(family.userId)) throw new Error(`no user "${family.userId}" to start a refresh family for`)
+    if (this.#refreshFamilies.has(family.id)) throw new Error(`refresh family "${family.id}" exists already`)
+    if (this.#refreshTokens.has(first.hash)) throw new Error('the refresh token exists already')
+    const created: RefreshFamily = { ...family, scopes: [...family.scopes], revokedAt: null }
+    this.#refreshFamilies.set(created.id, created)
+    this.#refreshTokens.set(first.hash, newRefreshToken(first, created))
+  }
+
+  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
+    this.#assertOpen()
+    // Nothing below awaits, so no other call runs between the checks and the writes: that is the atomicity.
+    const token = this.#refreshTokens.get(hash)
+    if (token === undefined) return { outcome: 'invalid' }
+    const family = this.#refreshFamilies.get(token.familyId)!
+    if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
+    // Before the expiry check, so that reuse of a spent token is reported however old it is.
+    if (token.spentAt !== null) return { outcome: 'spent', family: copyRefreshFamily(family), spentAt: token.spentAt }
+    if (token.expiresAt <= now) return { outcome: 'invalid' }
+    if (this.#refreshTokens.has(next.hash)) throw new Error('the refresh token exists already')
+    token.spentAt = now
+    this.#refreshTokens.set(next.hash, newRefreshToken(next, family))
+    return { outcome: 'rotated', family: copyRefreshFamily(family) }
+  }
+
+  async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
+    this.#assertOpen()
+    const token = this.#refreshTokens.get(hash)
+    if (token === undefined) return null
+    return { token: { ...token }, family: copyRefreshFamily(this.#refreshFamilies.get(token.familyId)!) }
+  }
+
+  async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
+    this.#assertOpen()
+    const family = this.#refreshFamilies.get(familyId)
+    if (family !== undefined) family.revokedAt ??= now
+  }
+
+  async revokeAccessToken (jti: string, expiresAt: number): Promise<void> {
+    this.#assertOpen()
+    // A second revocation can only lengthen the first: the token it refuses may live that long.
+    this.#revokedAccessTokens.set(jti, Math.max(expiresAt, this.#revokedAccessTokens.get(jti) ?? expiresAt))
+  }
+
+  async isAccessTokenRevoked (jti: string): Promise<boolean> {
+    this.#assertOpen()
+    return this.#revokedAccessTokens.has(jti)
+  }
+
+  async prune (now: number): Promise<void> {
+    this.#assertOpen()
+    for (const [jti, expiresAt] of this.#revokedAccessTokens) {
+      if (expiresAt <= now) this.#revokedAccessTokens.delete(jti)
+    }
+    for (const [hash, token] of this.#refreshTokens) {
+      if (token.expiresAt <= now) this.#refreshTokens.delete(hash)
+    }
+    this.#deleteRefreshFamilies(family => family.expiresAt <= now)
+  }
+
+  async createClient (client: Client): Promise<void> {
+    this.#assertOpen()
+    if (this.#clients.has(client.id)) throw new DuplicateClientError(client.id)
+    this.#clients.set(client.id, copyClient(client))
+  }
+
+  async findClient (id: string): Promise<Client | null> {
+    this.#assertOpen()
+    const client = this.#clients.get(id)
+    return client === undefined ? null : copyClient(client)
+  }
+
+  async removeClient (id: string): Promise<boolean> {
+    this.#assertOpen()
+    if (!this.#clients.delete(id)) return false
+    const now = Date.now()
+    for (const family of this.#refreshFamilies.values()) {
+      if (family.clientId === id) family.revokedAt ??= now
+    }
+    return true
+  }
+
+  async listClients (): Promise<Client[]> {
+    this.#assertOpen()
+    return [...this.#clients.values()]
+      .sort((a, b) => compareCodePoints(a.id, b.id))
+      .map(copyClient)
+  }
+
   async ping (): Promise<void> {
     this.#assertOpen()
   }
@@ -102,10 +226,42 @@ export class MemoryStore implements Store {
   #assertOpen (): void {
     if (this.#closed) throw new Error('the store is closed')
   }
+
+  #deleteRefreshFamilies (matches: (family: RefreshFamily) => boolean): void {
+    const deleted = new Set<string>()
+    for (const [id, family] of this.#refreshFamilies) {
+      if (matches(family)) {
+        this.#refreshFamilies.delete(id)
+        deleted.add(id)
+      }
+    }
+    if (deleted.size === 0) return
+    for (const [hash, token] of this.#refreshTokens) {
+      if (deleted.has(token.familyId)) this.#refreshTokens.delete(hash)
+    }
+  }
 }
 
 function copyUser (user: User): User {
   return { ...user, scopes: [...user.scopes] }
+}
+
+function copyRefreshFamily (family: RefreshFamily): RefreshFamily {
+  return { ...family, scopes: [...family.scopes] }
+}
+
+function copyClient (client: Client): Client {
+  return { ...client, scopes: [...client.scopes] }
+}
+
+function newRefreshToken (token: NewRefreshToken, family: RefreshFamily): RefreshToken {
+  return {
+    hash: token.hash,
+    familyId: family.id,
+    createdAt: token.createdAt,
+    expiresAt: Math.min(token.expiresAt, family.expiresAt),
+    spentAt: null
+  }
 }
 
 /**

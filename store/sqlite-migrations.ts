@@ -33,5 +33,51 @@ export const migrations: ReadonlyArray<Migration> = [
         created_at INTEGER NOT NULL
       ) STRICT;
     `
+  },
+  {
+    version: 2,
+    name: 'create clients, refresh_families, refresh_tokens and revoked_tokens',
+    // client_id has no foreign key: removing a client revokes its families rather than deleting
+    // them, and they stay, as every family does, until prune finds them expired.
+    sql: `
+      CREATE TABLE clients (
+        id TEXT PRIMARY KEY,
+        secret_hash TEXT,
+        scopes TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE refresh_families (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        client_id TEXT NOT NULL,
+        scopes TEXT NOT NULL CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+        token_version INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+
+      -- Without them, every user deletion's cascade and every client removal would scan all families.
+      CREATE INDEX refresh_families_user_id ON refresh_families (user_id);
+      CREATE INDEX refresh_families_client_id ON refresh_families (client_id);
+
+      CREATE TABLE refresh_tokens (
+        hash TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL REFERENCES refresh_families (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        spent_at INTEGER
+      ) STRICT;
+
+      CREATE INDEX refresh_tokens_family_id ON refresh_tokens (family_id);
+
+      CREATE TABLE revoked_tokens (
+        jti TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
+    `
   }
 ]

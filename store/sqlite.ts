@@ -3,8 +3,20 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
-import { DuplicateUsernameError } from './types.js'
-import type { NewUser, SigningAlgorithm, SigningKey, Store, User, UserChanges } from './types.js'
+import { DuplicateClientError, DuplicateUsernameError } from './types.js'
+import type {
+  Client,
+  NewRefreshToken,
+  NewUser,
+  RefreshFamily,
+  RefreshToken,
+  RotationResult,
+  SigningAlgorithm,
+  SigningKey,
+  Store,
+  User,
+  UserChanges
+} from './types.js'
 
 // How long a statement waits for another connection's lock before it fails with SQLITE_BUSY.
 const BUSY_TIMEOUT_MS = 5000
@@ -29,6 +41,32 @@ interface SigningKeyRow {
   created_at: number
 }
 
+interface RefreshFamilyRow {
+  id: string
+  user_id: string
+  client_id: string
+  scopes: string
+  token_version: number
+  created_at: number
+  expires_at: number
+  revoked_at: number | null
+}
+
+// A token joined with its family, whose columns keep their names.
+interface RefreshTokenWithFamilyRow extends RefreshFamilyRow {
+  hash: string
+  token_created_at: number
+  token_expires_at: number
+  spent_at: number | null
+}
+
+interface ClientRow {
+  id: string
+  secret_hash: string | null
+  scopes: string
+  created_at: number
+}
+
 /**
  * A store in one SQLite file, which several processes on one host may share. The methods return
  * promises although better-sqlite3 is synchronous, so that callers are written for every backend.
@@ -36,7 +74,7 @@ interface SigningKeyRow {
 export class SqliteStore implements Store {
   readonly #db: Database.Database
   readonly #statements: ReturnType<typeof prepareStatements>
-  readonly #insertFirstSigningKey: Database.Transaction<(key: SigningKey) => SigningKeyRow[]>
+  readonly #transactions: ReturnType<typeof prepareTransactions>
 
   /** Opens, creating it if needed, and migrates the database at `filename`, or an in-memory one for ':memory:'. */
   constructor (filename: string) {
@@ -55,18 +93,8 @@ export class SqliteStore implements Store {
       throw err
     }
     this.#db = db
-    const statements = prepareStatements(db)
-    this.#statements = statements
-    this.#insertFirstSigningKey = db.transaction((key: SigningKey) => {
-      statements.insertSigningKeyIfNone.run({
-        kid: key.kid,
-        alg: key.alg,
-        privateKey: key.privateKey,
-        publicKey: key.publicKey,
-        createdAt: key.createdAt
-      })
-      return statements.listSigningKeys.all()
-    })
+    this.#statements = prepareStatements(db)
+    this.#transactions = prepareTransactions(db, this.#statements)
   }
 
   async createUser (user: NewUser): Promise<User> {
@@ -133,7 +161,76 @@ export class SqliteStore implements Store {
 
   async addFirstSigningKey (key: SigningKey): Promise<SigningKey[]> {
     // IMMEDIATE takes the write lock before the check, so that two processes starting at once cannot both see no key.
-    return this.#insertFirstSigningKey.immediate(key).map(rowToSigningKey)
+    return this.#transactions.insertFirstSigningKey.immediate(key).map(rowToSigningKey)
+  }
+
+  async addSigningKey (key: SigningKey): Promise<void> {
+    this.#statements.insertSigningKey.run(signingKeyParams(key))
+  }
+
+  async removeSigningKeys (kids: readonly string[]): Promise<void> {
+    if (kids.length === 0) return
+    this.#statements.deleteSigningKeys.run(JSON.stringify(kids))
+  }
+
+  async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+    this.#transactions.insertRefreshFamily(family, first)
+  }
+
+  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
+    // IMMEDIATE takes the write lock before the lookup, so that of two processes rotating one token the
+    // second waits and then sees it spent; a deferred one would fail with SQLITE_BUSY, without waiting.
+    return this.#transactions.rotateRefreshToken.immediate(hash, next, now)
+  }
+
+  async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
+    const row = this.#statements.refreshTokenWithFamily.get(hash)
+    return row === undefined ? null : { token: rowToRefreshToken(row), family: rowToRefreshFamily(row) }
+  }
+
+  async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
+    this.#statements.revokeRefreshFamily.run(now, familyId)
+  }
+
+  async revokeAccessToken (jti: string, expiresAt: number): Promise<void> {
+    this.#statements.revokeAccessToken.run(jti, expiresAt)
+  }
+
+  async isAccessTokenRevoked (jti: string): Promise<boolean> {
+    return this.#statements.isAccessTokenRevoked.get(jti) !== undefined
+  }
+
+  async prune (now: number): Promise<void> {
+    this.#transactions.prune.immediate(now)
+  }
+
+  async createClient (client: Client): Promise<void> {
+    try {
+      this.#statements.insertClient.run({
+        id: client.id,
+        secretHash: client.secretHash,
+        scopes: JSON.stringify(client.scopes),
+        createdAt: client.createdAt
+      })
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new DuplicateClientError(client.id)
+      }
+      throw err
+    }
+  }
+
+  async findClient (id: string): Promise<Client | null> {
+    const row = this.#statements.clientById.get(id)
+    return row === undefined ? null : rowToClient(row)
+  }
+
+  async removeClient (id: string): Promise<boolean> {
+    return this.#transactions.deleteClient.immediate(id, Date.now())
+  }
+
+  async listClients (): Promise<Client[]> {
+    return this.#statements.listClients.all().map(rowToClient)
   }
 
   async ping (): Promise<void> {
@@ -239,18 +336,135 @@ function prepareStatements (db: Database.Database) {
     countUsers: db.prepare<[], number>('SELECT count(*) FROM users').pluck(),
     // rowid follows insertion, so keys created in the same millisecond still list newest first.
     listSigningKeys: db.prepare<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY created_at DESC, rowid DESC'),
-    insertSigningKeyIfNone: db.prepare<{
-      kid: string
-      alg: SigningAlgorithm
-      privateKey: string
-      publicKey: string
-      createdAt: number
-    }>(`
+    insertSigningKeyIfNone: db.prepare<SigningKeyParams>(`
       INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at)
       SELECT @kid, @alg, @privateKey, @publicKey, @createdAt
       WHERE NOT EXISTS (SELECT 1 FROM signing_keys)
     `),
+    insertSigningKey: db.prepare<SigningKeyParams>(`
+      INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at)
+      VALUES (@kid, @alg, @privateKey, @publicKey, @createdAt)
+    `),
+    // The kids come as one JSON array, so that one prepared statement removes any number of them.
+    deleteSigningKeys: db.prepare<[string]>('DELETE FROM signing_keys WHERE kid IN (SELECT value FROM json_each(?))'),
+    insertRefreshFamily: db.prepare<{
+      id: string
+      userId: string
+      clientId: string
+      scopes: string
+      tokenVersion: number
+      createdAt: number
+      expiresAt: number
+    }>(`
+      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at)
+      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL)
+    `),
+    insertRefreshToken: db.prepare<{
+      hash: string
+      familyId: string
+      createdAt: number
+      expiresAt: number
+    }>(`
+      INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at)
+      VALUES (@hash, @familyId, @createdAt, @expiresAt, NULL)
+    `),
+    refreshTokenWithFamily: db.prepare<[string], RefreshTokenWithFamilyRow>(`
+      SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
+      FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+      WHERE t.hash = ?
+    `),
+    spendRefreshToken: db.prepare<[number, string]>('UPDATE refresh_tokens SET spent_at = ? WHERE hash = ? AND spent_at IS NULL'),
+    // The first revocation's time stands: it is when the family stopped working.
+    revokeRefreshFamily: db.prepare<[number, string]>('UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokeClientRefreshFamilies: db.prepare<[number, string]>(
+      'UPDATE refresh_families SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL'
+    ),
+    // A second revocation can only lengthen the first: the token it refuses may live that long.
+    revokeAccessToken: db.prepare<[string, number]>(`
+      INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)
+      ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)
+    `),
+    isAccessTokenRevoked: db.prepare<[string], number>('SELECT 1 FROM revoked_tokens WHERE jti = ?').pluck(),
+    pruneRevokedTokens: db.prepare<[number]>('DELETE FROM revoked_tokens WHERE expires_at <= ?'),
+    pruneRefreshTokens: db.prepare<[number]>('DELETE FROM refresh_tokens WHERE expires_at <= ?'),
+    // ON DELETE CASCADE takes the families' remaining tokens.
+    pruneRefreshFamilies: db.prepare<[number]>('DELETE FROM refresh_families WHERE expires_at <= ?'),
+    insertClient: db.prepare<{
+      id: string
+      secretHash: string | null
+      scopes: string
+      createdAt: number
+    }>('INSERT INTO clients (id, secret_hash, scopes, created_at) VALUES (@id, @secretHash, @scopes, @createdAt)'),
+    clientById: db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE id = ?'),
+    deleteClient: db.prepare<[string]>('DELETE FROM clients WHERE id = ?'),
+    listClients: db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY id'),
     ping: db.prepare('SELECT 1')
+  }
+}
+
+function prepareTransactions (db: Database.Database, statements: ReturnType<typeof prepareStatements>) {
+  return {
+    insertFirstSigningKey: db.transaction((key: SigningKey) => {
+      statements.insertSigningKeyIfNone.run(signingKeyParams(key))
+      return statements.listSigningKeys.all()
+    }),
+    insertRefreshFamily: db.transaction((family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken) => {
+      statements.insertRefreshFamily.run({
+        id: family.id,
+        userId: family.userId,
+        clientId: family.clientId,
+        scopes: JSON.stringify(family.scopes),
+        tokenVersion: family.tokenVersion,
+        createdAt: family.createdAt,
+        expiresAt: family.expiresAt
+      })
+      statements.insertRefreshToken.run(refreshTokenParams(first, family))
+    }),
+    rotateRefreshToken: db.transaction((hash: string, next: NewRefreshToken, now: number): RotationResult => {
+      const row = statements.refreshTokenWithFamily.get(hash)
+      if (row === undefined) return { outcome: 'invalid' }
+      const family = rowToRefreshFamily(row)
+      if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
+      // Before the expiry check, so that reuse of a spent token is reported however old it is.
+      if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
+      if (row.token_expires_at <= now) return { outcome: 'invalid' }
+      // The write lock is held since the lookup, so the token is still live; throwing rolls back all of it.
+      if (statements.spendRefreshToken.run(now, hash).changes !== 1) throw new Error('the refresh token was spent during its rotation')
+      statements.insertRefreshToken.run(refreshTokenParams(next, family))
+      return { outcome: 'rotated', family }
+    }),
+    prune: db.transaction((now: number) => {
+      statements.pruneRevokedTokens.run(now)
+      statements.pruneRefreshTokens.run(now)
+      statements.pruneRefreshFamilies.run(now)
+    }),
+    // The families are revoked in the same write, so that no refresh slips in between.
+    deleteClient: db.transaction((id: string, now: number) => {
+      if (statements.deleteClient.run(id).changes === 0) return false
+      statements.revokeClientRefreshFamilies.run(now, id)
+      return true
+    })
+  }
+}
+
+interface SigningKeyParams {
+  kid: string
+  alg: SigningAlgorithm
+  privateKey: string
+  publicKey: string
+  createdAt: number
+}
+
+function signingKeyParams (key: SigningKey): SigningKeyParams {
+  return { kid: key.kid, alg: key.alg, privateKey: key.privateKey, publicKey: key.publicKey, createdAt: key.createdAt }
+}
+
+function refreshTokenParams (token: NewRefreshToken, family: Pick<RefreshFamily, 'id' | 'expiresAt'>) {
+  return {
+    hash: token.hash,
+    familyId: family.id,
+    createdAt: token.createdAt,
+    expiresAt: Math.min(token.expiresAt, family.expiresAt)
   }
 }
 
@@ -274,6 +488,38 @@ function rowToSigningKey (row: SigningKeyRow): SigningKey {
     alg: row.alg,
     privateKey: row.private_key,
     publicKey: row.public_key,
+    createdAt: row.created_at
+  }
+}
+
+function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    clientId: row.client_id,
+    scopes: JSON.parse(row.scopes),
+    tokenVersion: row.token_version,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at
+  }
+}
+
+function rowToRefreshToken (row: RefreshTokenWithFamilyRow): RefreshToken {
+  return {
+    hash: row.hash,
+    familyId: row.id,
+    createdAt: row.token_created_at,
+    expiresAt: row.token_expires_at,
+    spentAt: row.spent_at
+  }
+}
+
+function rowToClient (row: ClientRow): Client {
+  return {
+    id: row.id,
+    secretHash: row.secret_hash,
+    scopes: JSON.parse(row.scopes),
     createdAt: row.created_at
   }
 }

@@ -51,6 +51,50 @@ export interface SigningKey {
   createdAt: number
 }
 
+/** A login's chain of refresh tokens (RFC 9700 §4.14.2): reuse of a spent one revokes them all. */
+export interface RefreshFamily {
+  id: string
+  userId: string
+  clientId: string
+  /** What the login was granted; a refresh may narrow the access token, never this. */
+  scopes: string[]
+  /** The user's tokenVersion at login: a later password change or disabling ends the family. */
+  tokenVersion: number
+  createdAt: number
+  /** The absolute end of the family, however often it is refreshed. */
+  expiresAt: number
+  revokedAt: number | null
+}
+
+/** One refresh token, kept only as the SHA-256 of its value. */
+export interface RefreshToken {
+  hash: string
+  familyId: string
+  createdAt: number
+  /** Idle expiry; never later than the family's. */
+  expiresAt: number
+  spentAt: number | null
+}
+
+export type NewRefreshToken = Pick<RefreshToken, 'hash' | 'createdAt' | 'expiresAt'>
+
+export type RotationResult =
+  /** `hash` was live: it is now spent and `next` is stored in its family, in one atomic write. */
+  | { outcome: 'rotated', family: RefreshFamily }
+  /** `hash` had been spent already (at `spentAt`); nothing was written. */
+  | { outcome: 'spent', family: RefreshFamily, spentAt: number }
+  /** Unknown, expired, or its family is revoked or expired; nothing was written. */
+  | { outcome: 'invalid' }
+
+export interface Client {
+  id: string
+  /** argon2 PHC string of the secret; null for a public client, which authenticates by id alone. */
+  secretHash: string | null
+  /** The scopes this client may obtain for its users. */
+  scopes: string[]
+  createdAt: number
+}
+
 export interface Store {
   /** Creates the user; throws `DuplicateUsernameError` when the username is taken. */
   createUser (user: NewUser): Promise<User>
@@ -72,6 +116,37 @@ export interface Store {
    */
   addFirstSigningKey (key: SigningKey): Promise<SigningKey[]>
 
+  /** Stores a key that signs from now on; older keys keep verifying until they are removed. */
+  addSigningKey (key: SigningKey): Promise<void>
+  /** Removes the keys with these kids. */
+  removeSigningKeys (kids: readonly string[]): Promise<void>
+
+  /** Starts a family with its first token. */
+  createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void>
+  /**
+   * Spends the live token `hash` and stores `next` in its family, atomically: of two concurrent
+   * calls with one hash, exactly one gets `rotated`. `next.expiresAt` is capped at the family's end.
+   */
+  rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult>
+  /** The token and its family, whatever their state, or null. */
+  findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null>
+  /** Marks the family revoked (idempotent); none of its tokens refreshes again. */
+  revokeRefreshFamily (familyId: string, now: number): Promise<void>
+
+  /** Refuses the access token `jti` until `expiresAt`, when it would have expired anyway. */
+  revokeAccessToken (jti: string, expiresAt: number): Promise<void>
+  isAccessTokenRevoked (jti: string): Promise<boolean>
+  /** Deletes revocations, refresh tokens and families that can no longer matter at `now`. */
+  prune (now: number): Promise<void>
+
+  /** Throws `DuplicateClientError` when the id is taken. */
+  createClient (client: Client): Promise<void>
+  findClient (id: string): Promise<Client | null>
+  /** Returns whether a client was removed; its refresh families are revoked with it. */
+  removeClient (id: string): Promise<boolean>
+  /** Every client, ordered by id. */
+  listClients (): Promise<Client[]>
+
   /** Resolves when the backend answers; rejects otherwise. */
   ping (): Promise<void>
   close (): Promise<void>
@@ -82,5 +157,13 @@ export class DuplicateUsernameError extends Error {
   constructor (username: string) {
     super(`user "${username}" exists already`)
     this.name = 'DuplicateUsernameError'
+  }
+}
+
+export class DuplicateClientError extends Error {
+  readonly code = 'DUPLICATE_CLIENT'
+  constructor (id: string) {
+    super(`client "${id}" exists already`)
+    this.name = 'DuplicateClientError'
   }
 }

@@ -1,3 +1,5 @@
+import type { Client, Store } from '../store/types.js'
+import type { PasswordHasher } from '../passwords/hasher.js'
 import { invalidClient, invalidRequest } from './errors.js'
 
 /** The built-in public client that a request naming no client logs in through (SPEC §3). */
@@ -50,4 +52,31 @@ export function clientCredentials (
   }
   if (body.client_secret !== undefined) throw invalidRequest('client_secret was sent without client_id')
   return { clientId: FIRST_PARTY, secret: null, method: 'none' }
+}
+
+/**
+ * The client these credentials authenticate, or `invalid_client`. `first-party` is public and
+ * may have every scope; a registered confidential client must present its secret, a registered
+ * public client none.
+ */
+export async function authenticateClient (
+  credentials: ClientCredentials,
+  context: { store: Store, hasher: PasswordHasher, scopes: Record<string, string> }
+): Promise<Client> {
+  const usedBasic = credentials.method === 'basic'
+  const secret = credentials.secret === '' ? null : credentials.secret
+  if (credentials.clientId === FIRST_PARTY) {
+    if (secret !== null) throw invalidClient('first-party is a public client and takes no secret', usedBasic)
+    return { id: FIRST_PARTY, secretHash: null, scopes: Object.keys(context.scopes), createdAt: 0 }
+  }
+  const client = await context.store.findClient(credentials.clientId)
+  if (client === null) throw invalidClient('Client authentication failed', usedBasic)
+  if (client.secretHash === null) {
+    if (secret !== null) throw invalidClient('A public client takes no secret', usedBasic)
+    return client
+  }
+  if (secret === null || !await context.hasher.verify(client.secretHash, secret)) {
+    throw invalidClient('Client authentication failed', usedBasic)
+  }
+  return client
 }

@@ -29,6 +29,24 @@ export function publicJwk (key: SigningKey): PublicJwk {
   return { ...jwk, kty: jwk.kty ?? '', kid: key.kid, alg: key.alg, use: 'sig' }
 }
 
+/**
+ * Slack on top of the access token lifetime before a retired key leaves: covers instances that
+ * learn of a rotation a few seconds late (and keep signing with the old key until then) and clock skew.
+ */
+export const KEY_RETIREMENT_MARGIN = 60
+
+/**
+ * The keys that can still have live tokens at `now`, newest first: the newest always, and each
+ * older one until every token it signed has expired, i.e. `accessTokenTtl` (plus the margin) after
+ * the next key took over from it.
+ */
+export function liveKeys (keys: readonly SigningKey[], now: number, accessTokenTtl: number): SigningKey[] {
+  return keys.filter((_key, index) => {
+    const successor = keys[index - 1]
+    return successor === undefined || successor.createdAt + (accessTokenTtl + KEY_RETIREMENT_MARGIN) * 1000 > now
+  })
+}
+
 /** The signing keys in force: the newest signs, every one verifies its own tokens. */
 export class KeyRing {
   readonly #keys: SigningKey[]

@@ -4,20 +4,28 @@ import type { FastifyError } from 'fastify'
 import type { Store } from '../../store/types.js'
 import type { PasswordHasher } from '../../passwords/hasher.js'
 import { HashingSaturatedError } from '../../passwords/hasher.js'
-import type { AccessTokenIssuer } from '../../tokens/access.js'
+import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access.js'
 import type { KeyRing } from '../../tokens/keys.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
+import revoke from './revoke.js'
+import introspect from './introspect.js'
 import jwks from './jwks.js'
+import metadata from './metadata.js'
 
+/** What every endpoint shares: the services the auth plugin built, and its settings. */
 export interface EndpointOptions {
   store: Store
   hasher: PasswordHasher
   accessTokens: AccessTokenIssuer
+  verifier: AccessTokenVerifier
   keys: () => KeyRing
   scopes: Record<string, string>
-  accessTokenTtl: number
+  issuer: string
+  prefix: string
+  /** In seconds. */
+  lifetimes: { accessToken: number, refreshToken: number, refreshFamily: number, reuseGrace: number }
 }
 
 /** How long a client should wait when password hashing is saturated: about one hash's time, rounded up. */
@@ -54,7 +62,10 @@ const endpoints: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, op
   })
 
   await fastify.register(token, options)
+  await fastify.register(revoke, options)
+  await fastify.register(introspect, options)
   await fastify.register(jwks, options)
+  await fastify.register(metadata, options)
 }
 
 export default endpoints

@@ -1,28 +1,121 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { TokenRequest, TokenResponse } from '../../schemas/oauth.js'
 import { canonicalUsername, usernameProblem } from '../../passwords/username.js'
-import { FIRST_PARTY, clientCredentials, type ClientCredentials } from '../../tokens/clients.js'
-import { invalidClient, invalidGrant, invalidRequest, invalidScope, unsupportedGrantType } from '../../tokens/errors.js'
+import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { invalidGrant, invalidRequest, invalidScope, unsupportedGrantType } from '../../tokens/errors.js'
 import { grantScopes, parseScope } from '../../tokens/scopes.js'
+import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
+import type { Client, User } from '../../store/types.js'
 import type { EndpointOptions } from './endpoints.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
 const BAD_CREDENTIALS = 'Invalid username or password'
+const BAD_REFRESH_TOKEN = 'The refresh token is invalid, expired, spent or revoked'
 
 type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' | 'invalid_scope'
 
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
-  const { store, hasher, accessTokens, scopes: catalogue } = options
-
-  /** Resolves the client; until clients are registered, only the built-in public one exists. */
-  function authenticateClient (credentials: ClientCredentials): string {
-    if (credentials.clientId === FIRST_PARTY && credentials.secret === null) return FIRST_PARTY
-    throw invalidClient('Client authentication failed', credentials.method === 'basic')
-  }
+  const { store, hasher, accessTokens, scopes: catalogue, lifetimes } = options
 
   function audit (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
     request.log.info({ audit: 'login', username, clientAddress: request.ip, clientId, outcome }, 'login attempt')
+  }
+
+  /** Issues an access token and, for a new login, starts a refresh family; for a refresh, `refreshToken` is the rotated one. */
+  function respond (user: User, client: Client, scopes: string[], refreshToken: string): TokenResponse {
+    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes, clientId: client.id })
+    return {
+      access_token: access.token,
+      token_type: 'bearer',
+      expires_in: lifetimes.accessToken,
+      refresh_token: refreshToken,
+      scope: scopes.join(' ')
+    }
+  }
+
+  async function passwordGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
+    if (body.username === undefined || body.username === '') throw invalidRequest('Missing parameter: username')
+    if (body.password === undefined || body.password === '') throw invalidRequest('Missing parameter: password')
+    const requested = parseScope(body.scope)
+    const unknown = requested.filter(scope => !Object.hasOwn(catalogue, scope))
+    if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}`)
+
+    const username = canonicalUsername(body.username)
+    const user = usernameProblem(username) === null ? await store.findUserByUsername(username) : null
+    if (user === null) {
+      await hasher.verifyDummy(body.password)
+      audit(request, username, client.id, 'unknown_user')
+      throw invalidGrant(BAD_CREDENTIALS)
+    }
+    if (!await hasher.verify(user.passwordHash, body.password)) {
+      audit(request, username, client.id, 'wrong_password')
+      throw invalidGrant(BAD_CREDENTIALS)
+    }
+    if (user.disabled) {
+      audit(request, username, client.id, 'disabled')
+      throw invalidGrant('The user is disabled')
+    }
+    let granted: string[]
+    try {
+      granted = grantScopes(requested, user.scopes.filter(scope => client.scopes.includes(scope) && Object.hasOwn(catalogue, scope)))
+    } catch (error) {
+      audit(request, username, client.id, 'invalid_scope')
+      throw error
+    }
+    if (hasher.needsRehash(user.passwordHash)) {
+      // The login stands even if the upgrade fails: the next login tries again.
+      await hasher.hash(body.password)
+        .then(passwordHash => store.updateUser(user.id, { passwordHash }))
+        .catch((error: unknown) => request.log.warn({ err: error, userId: user.id }, 'password rehash failed'))
+    }
+    const now = Date.now()
+    const familyEnd = now + lifetimes.refreshFamily * 1000
+    const refresh = newRefreshToken()
+    await store.createRefreshFamily(
+      { id: randomUUID(), userId: user.id, clientId: client.id, scopes: granted, tokenVersion: user.tokenVersion, createdAt: now, expiresAt: familyEnd },
+      { hash: refresh.hash, createdAt: now, expiresAt: Math.min(now + lifetimes.refreshToken * 1000, familyEnd) }
+    )
+    audit(request, username, client.id, 'success')
+    return respond(user, client, granted, refresh.value)
+  }
+
+  async function refreshGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
+    if (body.refresh_token === undefined || body.refresh_token === '') throw invalidRequest('Missing parameter: refresh_token')
+    const requested = parseScope(body.scope)
+    const hash = hashRefreshToken(body.refresh_token)
+    const found = await store.findRefreshToken(hash)
+    // RFC 6749 §6: a refresh token is bound to the client it was issued to.
+    if (found === null || found.family.clientId !== client.id) throw invalidGrant(BAD_REFRESH_TOKEN)
+    const { family } = found
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it; checked before the token is spent.
+    const beyond = requested.filter(scope => !family.scopes.includes(scope))
+    if (beyond.length > 0) throw invalidScope(`Scope not granted to this login: ${beyond.join(' ')}`)
+
+    const user = await store.findUserById(family.userId)
+    if (user === null || user.disabled || user.tokenVersion !== family.tokenVersion) {
+      // A password change or disabling ends every login made before it.
+      await store.revokeRefreshFamily(family.id, Date.now())
+      throw invalidGrant(BAD_REFRESH_TOKEN)
+    }
+
+    const now = Date.now()
+    const next = newRefreshToken()
+    const result = await store.rotateRefreshToken(hash, { hash: next.hash, createdAt: now, expiresAt: now + lifetimes.refreshToken * 1000 }, now)
+    if (result.outcome === 'spent') {
+      // RFC 9700 §4.14.2: a spent token coming back is theft, unless it is a second tab racing the first.
+      if (now - result.spentAt > lifetimes.reuseGrace * 1000) {
+        await store.revokeRefreshFamily(family.id, now)
+        request.log.warn({ audit: 'refresh_reuse', familyId: family.id, userId: family.userId, clientAddress: request.ip }, 'spent refresh token reused: family revoked')
+      }
+      throw invalidGrant(BAD_REFRESH_TOKEN)
+    }
+    if (result.outcome === 'invalid') throw invalidGrant(BAD_REFRESH_TOKEN)
+    // The user may have lost a scope since the login: the refresh grants no more than they have now.
+    const current = family.scopes.filter(scope => user.scopes.includes(scope) && client.scopes.includes(scope))
+    const granted = requested.length > 0 ? requested.filter(scope => current.includes(scope)) : current
+    return respond(user, client, granted, next.value)
   }
 
   fastify.post('/token', {
@@ -31,7 +124,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     },
     schema: {
-      summary: 'Log in with a username and password (RFC 6749 §4.3)',
+      summary: 'Log in with a username and password (RFC 6749 §4.3), or refresh (§6)',
       tags: ['oauth2'],
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequest,
@@ -43,52 +136,13 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     }
   }, async (request) => {
     const body = request.body
-    if (body.grant_type !== 'password') {
-      throw unsupportedGrantType('grant_type must be password')
+    if (body.grant_type !== 'password' && body.grant_type !== 'refresh_token') {
+      throw unsupportedGrantType('grant_type must be password or refresh_token')
     }
-    const clientId = authenticateClient(clientCredentials(request.headers.authorization, body))
-    if (body.username === undefined || body.username === '') throw invalidRequest('Missing parameter: username')
-    if (body.password === undefined || body.password === '') throw invalidRequest('Missing parameter: password')
-    const requested = parseScope(body.scope)
-    const unknown = requested.filter(scope => !Object.hasOwn(catalogue, scope))
-    if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}`)
-
-    const username = canonicalUsername(body.username)
-    const user = usernameProblem(username) === null ? await store.findUserByUsername(username) : null
-    if (user === null) {
-      await hasher.verifyDummy(body.password)
-      audit(request, username, clientId, 'unknown_user')
-      throw invalidGrant(BAD_CREDENTIALS)
-    }
-    if (!await hasher.verify(user.passwordHash, body.password)) {
-      audit(request, username, clientId, 'wrong_password')
-      throw invalidGrant(BAD_CREDENTIALS)
-    }
-    if (user.disabled) {
-      audit(request, username, clientId, 'disabled')
-      throw invalidGrant('The user is disabled')
-    }
-    let granted: string[]
-    try {
-      granted = grantScopes(requested, user.scopes.filter(scope => Object.hasOwn(catalogue, scope)))
-    } catch (error) {
-      audit(request, username, clientId, 'invalid_scope')
-      throw error
-    }
-    if (hasher.needsRehash(user.passwordHash)) {
-      // The login stands even if the upgrade fails: the next login tries again.
-      await hasher.hash(body.password)
-        .then(passwordHash => store.updateUser(user.id, { passwordHash }))
-        .catch((error: unknown) => request.log.warn({ err: error, userId: user.id }, 'password rehash failed'))
-    }
-    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes: granted, clientId })
-    audit(request, username, clientId, 'success')
-    return {
-      access_token: access.token,
-      token_type: 'bearer' as const,
-      expires_in: options.accessTokenTtl,
-      scope: granted.join(' ')
-    }
+    const client = await authenticateClient(clientCredentials(request.headers.authorization, body), options)
+    return body.grant_type === 'password'
+      ? await passwordGrant(request, body, client)
+      : await refreshGrant(request, body, client)
   })
 }
 

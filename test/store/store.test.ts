@@ -6,8 +6,18 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { DuplicateUsernameError, MemoryStore, SqliteStore, openStore } from '../../store/index.js'
-import type { NewUser, SigningKey, Store, User, UserChanges } from '../../store/index.js'
+import { DuplicateClientError, DuplicateUsernameError, MemoryStore, SqliteStore, openStore } from '../../store/index.js'
+import type {
+  Client,
+  NewRefreshToken,
+  NewUser,
+  RefreshFamily,
+  RotationResult,
+  SigningKey,
+  Store,
+  User,
+  UserChanges
+} from '../../store/index.js'
 import { migrations } from '../../store/sqlite-migrations.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'))
@@ -21,6 +31,40 @@ function newFile (): string {
 
 interface Teardown {
   teardown (fn: () => unknown): void
+}
+
+const sqliteModule = pathToFileURL(fileURLToPath(new URL('../../store/sqlite.ts', import.meta.url))).href
+
+/**
+ * Starts one process per name that loads SqliteStore, writes 'ready', then runs `body` with
+ * `SqliteStore`, its `name` and `lines`, an async iterator over the lines of its standard input.
+ */
+function startWorkers (t: Teardown, names: string[], body: string) {
+  const script = `
+    import { createInterface } from 'node:readline'
+    const { SqliteStore } = await import(${JSON.stringify(sqliteModule)})
+    const name = process.env.WORKER_NAME
+    const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
+    process.stdout.write('ready\\n')
+    ${body}
+  `
+  const workers = names.map(name => {
+    const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '--eval', script], {
+      env: { ...process.env, WORKER_NAME: name }
+    })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+    const exited = new Promise<number | null>(resolve => child.on('exit', resolve))
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+    async function nextLine (): Promise<string> {
+      const line = await lines.next()
+      if (line.done === true) throw new Error(`process ${name} exited with ${await exited}: ${stderr}`)
+      return line.value
+    }
+    return { child, exited, nextLine }
+  })
+  t.teardown(() => { for (const { child } of workers) child.kill() })
+  return workers
 }
 
 interface Implementation {
@@ -54,6 +98,19 @@ function signingKey (kid: string, createdAt: number): SigningKey {
     publicKey: `-----BEGIN PUBLIC KEY-----\n${kid}\n-----END PUBLIC KEY-----\n`,
     createdAt
   }
+}
+
+// A family from 1000 to 10000; the tests' clock is these numbers, never Date.now().
+function newFamily (userId: string, id: string, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}): Omit<RefreshFamily, 'revokedAt'> {
+  return { id, userId, clientId: 'web', scopes: ['read'], tokenVersion: 0, createdAt: 1000, expiresAt: 10_000, ...extra }
+}
+
+function newToken (hash: string, createdAt: number, expiresAt: number): NewRefreshToken {
+  return { hash, createdAt, expiresAt }
+}
+
+function newClient (id: string, extra: Partial<Client> = {}): Client {
+  return { id, secretHash: `$argon2id$v=19$m=65536,t=3,p=4$${id}`, scopes: ['read'], createdAt: 1000, ...extra }
 }
 
 for (const implementation of implementations) {
@@ -264,6 +321,283 @@ for (const implementation of implementations) {
       t.strictSame(await store.listSigningKeys(), [first])
     })
 
+    t.test('lists signing keys newest first, ties newest inserted first', async t => {
+      const store = await open(t)
+      for (const key of [signingKey('a', 1000), signingKey('b', 3000), signingKey('c', 2000), signingKey('d', 3000)]) {
+        await store.addSigningKey(key)
+      }
+      const expected = [signingKey('d', 3000), signingKey('b', 3000), signingKey('c', 2000), signingKey('a', 1000)]
+      t.strictSame(await store.listSigningKeys(), expected)
+      t.strictSame(await store.addFirstSigningKey(signingKey('e', 4000)), expected, 'no key is added to a set')
+    })
+
+    t.test('refuses a second signing key with a taken kid', async t => {
+      const store = await open(t)
+      await store.addSigningKey(signingKey('a', 1000))
+      await t.rejects(store.addSigningKey(signingKey('a', 2000)))
+      t.strictSame(await store.listSigningKeys(), [signingKey('a', 1000)])
+    })
+
+    t.test('removes signing keys by kid', async t => {
+      const store = await open(t)
+      for (const key of [signingKey('a', 1000), signingKey('b', 2000), signingKey('c', 3000)]) await store.addSigningKey(key)
+
+      await store.removeSigningKeys([])
+      t.equal((await store.listSigningKeys()).length, 3, 'no kids, nothing removed')
+      await store.removeSigningKeys(['a', 'c', 'unknown'])
+      t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000)])
+      await store.removeSigningKeys(['a'])
+      t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000)], 'removing again changes nothing')
+
+      await store.addSigningKey(signingKey('a', 2000))
+      t.strictSame(await store.listSigningKeys(), [signingKey('a', 2000), signingKey('b', 2000)], 'a kid can come back, newest first')
+    })
+
+    t.test('starts a refresh family and finds its first token', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const family = newFamily(alice.id, 'f1', { clientId: 'cli', scopes: ['read', 'write'], tokenVersion: 3 })
+      await store.createRefreshFamily(family, newToken('t1', 1000, 5000))
+
+      t.strictSame(await store.findRefreshToken('t1'), {
+        token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: null },
+        family: { ...family, revokedAt: null }
+      })
+      t.equal(await store.findRefreshToken('unknown'), null)
+
+      await store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 20_000))
+      t.equal((await store.findRefreshToken('u1'))?.token.expiresAt, 10_000, 'the first token ends with its family too')
+    })
+
+    t.test('refuses a family for an unknown user, a taken family id or a taken token hash', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+      await t.rejects(store.createRefreshFamily(newFamily('00000000-0000-4000-8000-000000000000', 'f2'), newToken('u1', 1000, 5000)))
+      await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('u1', 1000, 5000)))
+      await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('t1', 1000, 5000)))
+      t.equal(await store.findRefreshToken('u1'), null)
+      t.equal((await store.findRefreshToken('t1'))?.family.id, 'f1', 'the first family keeps its token')
+      await t.resolves(store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 5000)),
+        'no refused family was half written')
+    })
+
+    t.test('rotates a live token: it is spent, and the next joins its family ending no later than it', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const family = { ...newFamily(alice.id, 'f1'), revokedAt: null }
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+      t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 20_000), 2000), { outcome: 'rotated', family })
+      t.strictSame(await store.findRefreshToken('t1'), {
+        token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: 2000 },
+        family
+      })
+      t.strictSame(await store.findRefreshToken('t2'), {
+        token: { hash: 't2', familyId: 'f1', createdAt: 2000, expiresAt: 10_000, spentAt: null },
+        family
+      }, 'capped at the end of the family')
+
+      const reused: RotationResult = { outcome: 'spent', family, spentAt: 2000 }
+      t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000), reused)
+      t.equal(await store.findRefreshToken('t3'), null, 'reuse wrote nothing')
+      t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 6000, 9000), 6000), reused,
+        'a spent token is reported as reused after its own expiry too')
+
+      t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'rotated', family })
+      t.equal((await store.findRefreshToken('t3'))?.token.expiresAt, 7000)
+    })
+
+    t.test('refuses to rotate an unknown or expired token, or one of an expired or revoked family', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const invalid: RotationResult = { outcome: 'invalid' }
+      t.strictSame(await store.rotateRefreshToken('unknown', newToken('next', 2000, 6000), 2000), invalid, 'unknown')
+
+      await store.createRefreshFamily(newFamily(alice.id, 'idle'), newToken('idle-1', 1000, 5000))
+      t.strictSame(await store.rotateRefreshToken('idle-1', newToken('idle-2', 5000, 9000), 5000), invalid, 'expired token')
+      t.strictSame(await store.findRefreshToken('idle-1'), {
+        token: { hash: 'idle-1', familyId: 'idle', createdAt: 1000, expiresAt: 5000, spentAt: null },
+        family: { ...newFamily(alice.id, 'idle'), revokedAt: null }
+      }, 'an expired token stays unspent')
+      t.equal(await store.findRefreshToken('idle-2'), null)
+
+      await store.createRefreshFamily(newFamily(alice.id, 'ended'), newToken('ended-1', 1000, 5000))
+      await store.rotateRefreshToken('ended-1', newToken('ended-2', 2000, 10_000), 2000)
+      t.strictSame(await store.rotateRefreshToken('ended-2', newToken('ended-3', 10_000, 14_000), 10_000), invalid, 'expired family')
+      t.strictSame(await store.rotateRefreshToken('ended-1', newToken('ended-3', 10_000, 14_000), 10_000), invalid,
+        'a spent token of an expired family is not reported as reused')
+
+      await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
+      await store.rotateRefreshToken('revoked-1', newToken('revoked-2', 2000, 6000), 2000)
+      await store.revokeRefreshFamily('revoked', 3000)
+      t.strictSame(await store.rotateRefreshToken('revoked-2', newToken('revoked-3', 3000, 7000), 3000), invalid, 'revoked family')
+      t.strictSame(await store.rotateRefreshToken('revoked-1', newToken('revoked-3', 3000, 7000), 3000), invalid,
+        'a spent token of a revoked family is not reported as reused')
+      t.equal(await store.findRefreshToken('revoked-3'), null)
+      t.equal((await store.findRefreshToken('revoked-2'))?.token.spentAt, null)
+
+      await store.revokeRefreshFamily('revoked', 4000)
+      t.equal((await store.findRefreshToken('revoked-1'))?.family.revokedAt, 3000, 'revoking again keeps the first time')
+      await t.resolves(store.revokeRefreshFamily('unknown', 4000))
+    })
+
+    t.test('of ten concurrent rotations of one token exactly one rotates, the others see it spent', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const family = { ...newFamily(alice.id, 'f1'), revokedAt: null }
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+      const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
+      const results = await Promise.all(nexts.map(next => store.rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
+      t.strictSame(results.filter(result => result.outcome === 'rotated'), [{ outcome: 'rotated', family }])
+      t.strictSame(results.filter(result => result.outcome !== 'rotated'), nexts.slice(1).map(() => ({ outcome: 'spent', family, spentAt: 2000 })))
+      const stored = await Promise.all(nexts.map(next => store.findRefreshToken(next)))
+      t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
+    })
+
+    t.test('removing a user removes its refresh families and their tokens', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const bob = await store.createUser(newUser('bob'))
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+      await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+      await store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 5000))
+      await store.createRefreshFamily(newFamily(bob.id, 'f3'), newToken('v1', 1000, 5000))
+
+      await store.removeUser(alice.id)
+      for (const hash of ['t1', 't2', 'u1']) t.equal(await store.findRefreshToken(hash), null, `${hash} is gone`)
+      t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'invalid' })
+      t.equal((await store.findRefreshToken('v1'))?.family.userId, bob.id, 'another user keeps his')
+      await t.resolves(store.createRefreshFamily(newFamily(bob.id, 'f1'), newToken('t1', 3000, 7000)), 'the family id is free again')
+    })
+
+    t.test('removing a client revokes its refresh families', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      await store.createClient(newClient('web'))
+      await store.createRefreshFamily(newFamily(alice.id, 'web-1'), newToken('w1', 1000, 5000))
+      await store.createRefreshFamily(newFamily(alice.id, 'web-2'), newToken('w2', 1000, 5000))
+      await store.revokeRefreshFamily('web-2', 1500)
+      await store.createRefreshFamily(newFamily(alice.id, 'other', { clientId: 'other' }), newToken('o1', 1000, 5000))
+
+      const before = Date.now()
+      t.equal(await store.removeClient('web'), true)
+      const after = Date.now()
+      const revokedAt = (await store.findRefreshToken('w1'))?.family.revokedAt ?? 0
+      t.ok(revokedAt >= before && revokedAt <= after, 'revoked at the removal')
+      t.equal((await store.findRefreshToken('w2'))?.family.revokedAt, 1500, 'a revoked family keeps its time')
+      t.equal((await store.findRefreshToken('o1'))?.family.revokedAt, null, "another client's family is untouched")
+      t.strictSame(await store.rotateRefreshToken('w1', newToken('w3', 2000, 6000), 2000), { outcome: 'invalid' })
+      t.equal(await store.removeClient('web'), false)
+    })
+
+    t.test('revokes access tokens by jti', async t => {
+      const store = await open(t)
+      t.equal(await store.isAccessTokenRevoked('j1'), false)
+      await store.revokeAccessToken('j1', 5000)
+      t.equal(await store.isAccessTokenRevoked('j1'), true)
+      t.equal(await store.isAccessTokenRevoked('j2'), false)
+
+      await t.resolves(store.revokeAccessToken('j1', 4000), 'revoking twice is fine')
+      await store.prune(4500)
+      t.equal(await store.isAccessTokenRevoked('j1'), true, 'a shorter second revocation does not shorten the first')
+    })
+
+    t.test('prune removes expired revocations, refresh tokens and families, and keeps live ones', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      await store.revokeAccessToken('past', 1000)
+      await store.revokeAccessToken('now', 2000)
+      await store.revokeAccessToken('live', 2001)
+      await store.createRefreshFamily(newFamily(alice.id, 'ended', { expiresAt: 2000 }), newToken('ended-1', 1000, 2000))
+      await store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-1', 1000, 2000))
+      await store.rotateRefreshToken('live-1', newToken('live-2', 1500, 5000), 1500)
+      await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
+      await store.revokeRefreshFamily('revoked', 1100)
+
+      await store.prune(2000)
+      t.equal(await store.isAccessTokenRevoked('past'), false)
+      t.equal(await store.isAccessTokenRevoked('now'), false)
+      t.equal(await store.isAccessTokenRevoked('live'), true)
+      t.equal(await store.findRefreshToken('ended-1'), null)
+      t.equal(await store.findRefreshToken('live-1'), null, 'an expired token goes though its family lives on')
+      t.strictSame(await store.findRefreshToken('live-2'), {
+        token: { hash: 'live-2', familyId: 'live', createdAt: 1500, expiresAt: 5000, spentAt: null },
+        family: { ...newFamily(alice.id, 'live'), revokedAt: null }
+      })
+      t.equal((await store.findRefreshToken('revoked-1'))?.family.revokedAt, 1100, 'a revoked family stays until it ends')
+      await t.resolves(store.createRefreshFamily(newFamily(alice.id, 'ended'), newToken('ended-2', 2000, 6000)),
+        'the ended family is gone')
+      await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-3', 2000, 6000)),
+        'the live family is not')
+      await t.resolves(store.prune(2000), 'pruning again finds nothing')
+    })
+
+    t.test('creates, finds, lists and removes clients', async t => {
+      const store = await open(t)
+      const web = newClient('web', { scopes: ['read', 'write'] })
+      const cli = newClient('cli', { secretHash: null, scopes: [] })
+      // Code point order, as for usernames: uppercase before lowercase, 'é' after both.
+      const others = [newClient('é'), newClient('Admin')]
+      for (const client of [web, cli, ...others]) await store.createClient(client)
+
+      t.strictSame(await store.findClient('web'), web)
+      t.strictSame(await store.findClient('cli'), cli, 'a public client has no secret')
+      t.equal(await store.findClient('unknown'), null)
+      t.equal(await store.findClient('WEB'), null, 'ids are compared exactly')
+      t.strictSame((await store.listClients()).map(client => client.id), ['Admin', 'cli', 'web', 'é'])
+
+      t.equal(await store.removeClient('cli'), true)
+      t.equal(await store.removeClient('cli'), false)
+      t.equal(await store.findClient('cli'), null)
+      t.strictSame(await store.listClients(), [others[1], web, others[0]])
+    })
+
+    t.test('refuses a taken client id with DuplicateClientError', async t => {
+      const store = await open(t)
+      await store.createClient(newClient('web'))
+      const err = await store.createClient(newClient('web', { secretHash: null })).then(
+        () => { throw new Error('createClient resolved') },
+        (err: unknown) => err
+      )
+      t.ok(err instanceof DuplicateClientError, 'is a DuplicateClientError')
+      t.equal((err as DuplicateClientError).code, 'DUPLICATE_CLIENT')
+      t.strictSame(await store.listClients(), [newClient('web')], 'the first client is untouched')
+    })
+
+    t.test('hands out copies of families, tokens and clients', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const family = newFamily(alice.id, 'f1')
+      const client = newClient('web')
+      await store.createRefreshFamily(family, newToken('t1', 1000, 5000))
+      await store.createClient(client)
+      family.scopes.push('admin')
+      client.scopes.push('admin')
+
+      const found = await store.findRefreshToken('t1')
+      const rotated = await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+      const reused = await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000)
+      const families = [found?.family, ...[rotated, reused].map(result => result.outcome === 'invalid' ? undefined : result.family)]
+      for (const returned of families) {
+        returned?.scopes.push('admin')
+        if (returned !== undefined) returned.revokedAt = 1
+      }
+      if (found !== null) found.token.spentAt = null
+      for (const returned of [await store.findClient('web'), ...await store.listClients()]) {
+        returned?.scopes.push('admin')
+        if (returned !== null) returned.secretHash = null
+      }
+
+      t.strictSame(await store.findRefreshToken('t1'), {
+        token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: 2000 },
+        family: { ...newFamily(alice.id, 'f1'), revokedAt: null }
+      })
+      t.strictSame(await store.findClient('web'), newClient('web'))
+    })
+
     t.test('ping resolves while open and rejects once closed', async t => {
       const store = await open(t)
       await t.resolves(store.ping())
@@ -304,13 +638,25 @@ t.test('SqliteStore on a file', async t => {
     t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   })
 
-  t.test('keeps users and keys across close and reopen', async t => {
+  t.test('keeps everything across close and reopen', async t => {
     const file = newFile()
     const store = new SqliteStore(file)
     const alice = await store.createUser(newUser('alice', { email: 'alice@example.com', fullName: 'Alice', scopes: ['read', 'write'] }))
     const updated = await store.updateUser(alice.id, { disabled: true, revokeTokens: true })
     const bob = await store.createUser(newUser('bob'))
-    const keys = await store.addFirstSigningKey(signingKey('k1', 1000))
+    await store.addFirstSigningKey(signingKey('k1', 1000))
+    await store.addSigningKey(signingKey('k2', 2000))
+    const keys = await store.listSigningKeys()
+    await store.createClient(newClient('web', { scopes: ['read', 'write'] }))
+    await store.createClient(newClient('cli', { secretHash: null, scopes: [] }))
+    const clients = await store.listClients()
+    await store.createRefreshFamily(newFamily(alice.id, 'f1', { scopes: ['read', 'write'], tokenVersion: 1 }), newToken('t1', 1000, 5000))
+    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+    await store.createRefreshFamily(newFamily(bob.id, 'f2', { clientId: 'cli' }), newToken('u1', 1000, 5000))
+    await store.revokeRefreshFamily('f2', 3000)
+    const hashes = ['t1', 't2', 'u1']
+    const tokens = await Promise.all(hashes.map(hash => store.findRefreshToken(hash)))
+    await store.revokeAccessToken('j1', 5000)
     await store.close()
 
     const reopened = new SqliteStore(file)
@@ -319,22 +665,42 @@ t.test('SqliteStore on a file', async t => {
     t.strictSame(await reopened.findUserByUsername('alice'), updated)
     t.strictSame(await reopened.listSigningKeys(), keys)
     t.equal(await reopened.countUsers(), 2)
+    t.strictSame(await reopened.listClients(), clients)
+    t.strictSame(await Promise.all(hashes.map(hash => reopened.findRefreshToken(hash))), tokens)
+    t.equal(tokens[0]?.token.spentAt, 2000, 'the spent token was read back spent')
+    t.equal(await reopened.isAccessTokenRevoked('j1'), true)
+    t.strictSame(await reopened.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000),
+      { outcome: 'spent', family: tokens[0]?.family, spentAt: 2000 }, 'reuse is recognised after a restart')
   })
 
-  t.test('lists signing keys newest first, ties newest inserted first', async t => {
+  t.test('migration 2 upgrades a database made by migration 1 and keeps its users', async t => {
     const file = newFile()
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    // The database as SqliteStore left it before migration 2 existed.
+    const db = new Database(file)
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT')
+    db.exec(migrations[0]!.sql)
+    db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ?, 1000)').run(migrations[0]!.name)
+    db.prepare(`
+      INSERT INTO users (id, username, email, full_name, scopes, disabled, password_hash, token_version, created_at)
+      VALUES ('00000000-0000-4000-8000-000000000001', 'alice', NULL, NULL, '["read"]', 0, 'hash', 0, 1000)
+    `).run()
+    db.close()
+
     const store = new SqliteStore(file)
     t.teardown(() => store.close())
-    // The Store interface adds only a first key; others come from outside, as a rotation would add them.
-    const db = new Database(file)
-    t.teardown(() => db.close())
-    const insert = db.prepare('INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)')
-    for (const key of [signingKey('a', 1000), signingKey('b', 3000), signingKey('c', 2000), signingKey('d', 3000)]) {
-      insert.run(key.kid, key.alg, key.privateKey, key.publicKey, key.createdAt)
-    }
-    const expected = [signingKey('d', 3000), signingKey('b', 3000), signingKey('c', 2000), signingKey('a', 1000)]
-    t.strictSame(await store.listSigningKeys(), expected)
-    t.strictSame(await store.addFirstSigningKey(signingKey('e', 4000)), expected, 'no key is added to a set')
+    const applied = readMigrations(file)
+    t.strictSame(applied.map(({ version }) => version), migrations.map(({ version }) => version))
+    t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
+    const alice = await store.findUserByUsername('alice')
+    t.equal(alice?.id, '00000000-0000-4000-8000-000000000001')
+
+    await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
+    await store.createClient(newClient('web'))
+    await store.revokeAccessToken('j1', 5000)
+    t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
+    await new SqliteStore(file).close()
+    t.strictSame(readMigrations(file), applied, 'reopening applied nothing again')
   })
 
   t.test('two stores opened one after the other on a new file share one schema and one key', async t => {
@@ -357,39 +723,35 @@ t.test('SqliteStore on a file', async t => {
     await t.rejects(two.createUser(newUser('alice')), DuplicateUsernameError)
   })
 
+  t.test('two stores on one file rotating one token: exactly one rotates', async t => {
+    const file = newFile()
+    const one = new SqliteStore(file)
+    const two = new SqliteStore(file)
+    t.teardown(() => one.close())
+    t.teardown(() => two.close())
+    const alice = await one.createUser(newUser('alice'))
+    await one.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+    const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
+    const results = await Promise.all(nexts.map((next, index) =>
+      (index % 2 === 0 ? one : two).rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
+    t.equal(results.filter(result => result.outcome === 'rotated').length, 1)
+    t.equal(results.filter(result => result.outcome === 'spent').length, 9)
+    const stored = await Promise.all(nexts.map(next => two.findRefreshToken(next)))
+    t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
+  })
+
   t.test('processes opening a new file at the same moment apply the schema once and agree on one key', async t => {
-    const sqliteModule = pathToFileURL(fileURLToPath(new URL('../../store/sqlite.ts', import.meta.url))).href
-    // Each process loads everything first, then opens every file it is sent as soon as it reads
-    // its name, so that the processes race on each new file.
-    const script = `
-      import { createInterface } from 'node:readline'
-      const { SqliteStore } = await import(${JSON.stringify(sqliteModule)})
-      const kid = process.env.KID
-      process.stdout.write('ready\\n')
-      for await (const file of createInterface({ input: process.stdin })) {
+    // Each process opens every file it is sent as soon as it reads its name, so that the processes race on each new file.
+    const kids = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
+    const children = startWorkers(t, kids, `
+      for await (const file of lines) {
         const store = new SqliteStore(file)
-        const keys = await store.addFirstSigningKey({ kid, alg: 'ES256', privateKey: kid, publicKey: kid, createdAt: 1000 })
+        const keys = await store.addFirstSigningKey({ kid: name, alg: 'ES256', privateKey: name, publicKey: name, createdAt: 1000 })
         await store.close()
         process.stdout.write(JSON.stringify(keys) + '\\n')
       }
-    `
-    const kids = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
-    const children = kids.map(kid => {
-      const child = spawn(process.execPath, [...process.execArgv, '--input-type=module', '--eval', script], {
-        env: { ...process.env, KID: kid }
-      })
-      let stderr = ''
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-      const exited = new Promise<number | null>(resolve => child.on('exit', resolve))
-      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
-      async function nextLine (): Promise<string> {
-        const line = await lines.next()
-        if (line.done === true) throw new Error(`process ${kid} exited with ${await exited}: ${stderr}`)
-        return line.value
-      }
-      return { child, exited, nextLine }
-    })
-    t.teardown(() => { for (const { child } of children) child.kill() })
+    `)
 
     for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
     for (let round = 1; round <= 5; round++) {
@@ -405,6 +767,44 @@ t.test('SqliteStore on a file', async t => {
     }
     for (const { child } of children) child.stdin.end()
     t.strictSame(await Promise.all(children.map(({ exited }) => exited)), kids.map(() => 0), 'every process exited cleanly')
+  })
+
+  t.test('processes rotating one token at the same moment: exactly one rotates', async t => {
+    // Each process opens the file first and rotates only when sent the hash, so that the rotations race.
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
+    const children = startWorkers(t, names, `
+      for await (const file of lines) {
+        const store = new SqliteStore(file)
+        process.stdout.write('open\\n')
+        const hash = (await lines.next()).value
+        const result = await store.rotateRefreshToken(hash, { hash: hash + '-' + name, createdAt: 2000, expiresAt: 6000 }, 2000)
+        await store.close()
+        process.stdout.write(JSON.stringify(result) + '\\n')
+      }
+    `)
+
+    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
+    for (let round = 1; round <= 5; round++) {
+      const file = newFile()
+      const store = new SqliteStore(file)
+      const alice = await store.createUser(newUser('alice'))
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+      for (const { child } of children) child.stdin.write(`${file}\n`)
+      for (const { nextLine } of children) t.equal(await nextLine(), 'open', `round ${round}: opened`)
+      for (const { child } of children) child.stdin.write('t1\n')
+      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as RotationResult))
+
+      const winners = names.filter((_, index) => results[index]?.outcome === 'rotated')
+      t.equal(winners.length, 1, `round ${round}: one process rotated`)
+      t.equal(results.filter(result => result.outcome === 'spent').length, names.length - 1, `round ${round}: the others saw it spent`)
+      for (const name of names) {
+        t.equal(await store.findRefreshToken(`t1-${name}`) !== null, winners.includes(name), `round ${round}: ${name}'s token stored only if it won`)
+      }
+      await store.close()
+    }
+    for (const { child } of children) child.stdin.end()
+    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), names.map(() => 0), 'every process exited cleanly')
   })
 })
 

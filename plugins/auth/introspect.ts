@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { IntrospectionResponse, RevocationRequest } from '../../schemas/oauth.js'
+import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { invalidClient } from '../../tokens/errors.js'
+import { hashRefreshToken } from '../../tokens/refresh.js'
+import type { EndpointOptions } from './endpoints.js'
+
+const INACTIVE: IntrospectionResponse = { active: false }
+
+/** RFC 7662, for confidential clients (resource servers): a public client cannot prove who asks. */
+const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
+  const { store, verifier } = options
+
+  /** The user behind a token, if they still exist, are enabled and have not changed password since `tokenVersion`. */
+  async function liveUser (userId: string, tokenVersion: number) {
+    const user = await store.findUserById(userId)
+    return user !== null && !user.disabled && user.tokenVersion === tokenVersion ? user : null
+  }
+
+  async function introspectRefreshToken (token: string, now: number): Promise<IntrospectionResponse | null> {
+    const found = await store.findRefreshToken(hashRefreshToken(token))
+    if (found === null) return null
+    const { token: refresh, family } = found
+    const live = refresh.spentAt === null && family.revokedAt === null && refresh.expiresAt > now && family.expiresAt > now
+    const user = live ? await liveUser(family.userId, family.tokenVersion) : null
+    if (user === null) return INACTIVE
+    return {
+      active: true,
+      token_type: 'refresh_token',
+      scope: family.scopes.join(' '),
+      client_id: family.clientId,
+      username: user.username,
+      sub: user.id,
+      iat: Math.floor(refresh.createdAt / 1000),
+      exp: Math.floor(refresh.expiresAt / 1000)
+    }
+  }
+
+  async function introspectAccessToken (token: string): Promise<IntrospectionResponse> {
+    const claims = verifier.verify(token)
+    if (claims === null || await store.isAccessTokenRevoked(claims.jti)) return INACTIVE
+    const user = await liveUser(claims.sub, claims.ver)
+    if (user === null) return INACTIVE
+    return {
+      active: true,
+      token_type: 'Bearer',
+      scope: claims.scope,
+      client_id: claims.client_id,
+      username: user.username,
+      sub: claims.sub,
+      aud: claims.aud,
+      iss: claims.iss,
+      jti: claims.jti,
+      iat: claims.iat,
+      exp: claims.exp
+    }
+  }
+
+  fastify.post('/introspect', {
+    onRequest: async (_request, reply) => {
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    },
+    schema: {
+      summary: 'Whether a token is live, and its claims (RFC 7662)',
+      tags: ['oauth2'],
+      consumes: ['application/x-www-form-urlencoded'],
+      body: RevocationRequest,
+      response: {
+        200: IntrospectionResponse,
+        400: { $ref: 'OAuthError#' },
+        401: { $ref: 'OAuthError#' }
+      }
+    }
+  }, async (request) => {
+    const credentials = clientCredentials(request.headers.authorization, request.body)
+    const client = await authenticateClient(credentials, options)
+    if (client.secretHash === null) throw invalidClient('Introspection needs a confidential client', credentials.method === 'basic')
+    const { token } = request.body
+    return await introspectRefreshToken(token, Date.now()) ?? await introspectAccessToken(token)
+  })
+}
+
+export default introspect

@@ -1,0 +1,31 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ServerMetadata } from '../../schemas/oauth.js'
+import type { EndpointOptions } from './endpoints.js'
+
+/** RFC 8414: what this server is and can do, for clients that configure themselves. */
+const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { issuer, prefix, scopes }) => {
+  const base = `${issuer.replace(/\/$/, '')}${prefix}`
+  const document = {
+    issuer,
+    token_endpoint: `${base}/token`,
+    jwks_uri: `${base}/.well-known/jwks.json`,
+    revocation_endpoint: `${base}/revoke`,
+    introspection_endpoint: `${base}/introspect`,
+    grant_types_supported: ['password', 'refresh_token'],
+    response_types_supported: [],
+    scopes_supported: Object.keys(scopes),
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+  }
+
+  fastify.get('/.well-known/oauth-authorization-server', {
+    schema: {
+      summary: 'Authorization server metadata (RFC 8414)',
+      tags: ['oauth2'],
+      response: { 200: ServerMetadata }
+    }
+  }, async () => document)
+}
+
+export default metadata

@@ -1,0 +1,48 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { RevocationRequest } from '../../schemas/oauth.js'
+import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { hashRefreshToken } from '../../tokens/refresh.js'
+import { Type } from '@sinclair/typebox'
+import type { EndpointOptions } from './endpoints.js'
+
+/**
+ * RFC 7009. Answers 200 to any well-formed request from an authenticated client, whether the token
+ * was known or not, so that the answer tells nothing about tokens; a token issued to another client
+ * is left alone (§2.1).
+ */
+const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
+  const { store, verifier } = options
+
+  fastify.post('/revoke', {
+    onRequest: async (_request, reply) => {
+      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    },
+    schema: {
+      summary: 'Revoke an access token or a refresh token (RFC 7009)',
+      tags: ['oauth2'],
+      consumes: ['application/x-www-form-urlencoded'],
+      body: RevocationRequest,
+      response: {
+        200: Type.Object({}, { description: 'Revoked, or nothing to revoke' }),
+        400: { $ref: 'OAuthError#' },
+        401: { $ref: 'OAuthError#' }
+      }
+    }
+  }, async (request) => {
+    const client = await authenticateClient(clientCredentials(request.headers.authorization, request.body), options)
+    const { token } = request.body
+    // The hint only orders the search (§2.1): both kinds are tried.
+    const found = await store.findRefreshToken(hashRefreshToken(token))
+    if (found !== null) {
+      if (found.family.clientId === client.id) await store.revokeRefreshFamily(found.family.id, Date.now())
+      return {}
+    }
+    const claims = verifier.verify(token)
+    if (claims !== null && claims.client_id === client.id) {
+      await store.revokeAccessToken(claims.jti, claims.exp * 1000)
+    }
+    return {}
+  })
+}
+
+export default revoke
