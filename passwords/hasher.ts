@@ -43,14 +43,12 @@ export class PasswordHasher {
   readonly queueLimit: number
   #running = 0
   readonly #waiting: Array<() => void> = []
-  readonly #dummyHash: Promise<string>
+  #dummyHash: Promise<string> | undefined
 
   constructor (options: PasswordHasherOptions = {}) {
     this.parameters = { ...OWASP_ARGON2, ...options.argon2 }
     this.concurrency = options.concurrency ?? 4
     this.queueLimit = options.queueLimit ?? 64
-    // Made up front, with the current parameters, so the first unknown username costs no extra hash.
-    this.#dummyHash = argon2.hash(randomBytes(32), { type: argon2.argon2id, ...this.parameters })
   }
 
   hash (password: string): Promise<string> {
@@ -66,8 +64,14 @@ export class PasswordHasher {
    * an unknown username takes as long to refuse as a wrong password.
    */
   async verifyDummy (password: string): Promise<false> {
-    await this.verify(await this.#dummyHash, password)
+    await this.verify(await this.dummyHash(), password)
     return false
+  }
+
+  /** The hash that unknown usernames are checked against, made once with the current parameters; a server makes it at start-up. */
+  dummyHash (): Promise<string> {
+    this.#dummyHash ??= argon2.hash(randomBytes(32), { type: argon2.argon2id, ...this.parameters })
+    return this.#dummyHash
   }
 
   /** True when `hash` was made with another algorithm or other parameters than the current ones. */

@@ -211,6 +211,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
 
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
+  // Made now, so that the first unknown username costs no more than a wrong password.
+  await hasher.dummyHash()
   const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: lifetimes.accessToken, keys: () => keys })
   const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
 
