@@ -4,7 +4,7 @@ import { Writable } from 'node:stream'
 import fp from 'fastify-plugin'
 import app from '../app.js'
 import { loadConfig } from '../config/index.js'
-import { REDACT } from '../config/logger.js'
+import { loggerOptions } from '../config/logger.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
 import type { Store, User } from '../store/types.js'
@@ -32,7 +32,7 @@ export async function build (t: Test, env: Record<string, string> = {}): Promise
       callback()
     }
   })
-  const server = Fastify({ logger: { level: 'info', stream, redact: { paths: REDACT, censor: '[redacted]' } } })
+  const server = Fastify({ logger: loggerOptions('info', stream) })
   // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
   await server.register(fp(app), { config })
   await server.ready()

@@ -61,11 +61,14 @@ const endpoints: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, op
       .send(oauthError.toJSON())
   })
 
-  await fastify.register(token, options)
-  await fastify.register(revoke, options)
-  await fastify.register(introspect, options)
-  await fastify.register(jwks, options)
-  await fastify.register(metadata, options)
+  // `prefix` is also Fastify's registration option and already applies here: handed on, it would
+  // put the endpoints under it twice (/auth/auth/token).
+  const shared = { ...options, prefix: '' }
+  await fastify.register(token, shared)
+  await fastify.register(revoke, shared)
+  await fastify.register(introspect, shared)
+  await fastify.register(jwks, shared)
+  await fastify.register(metadata, shared)
 }
 
 export default endpoints

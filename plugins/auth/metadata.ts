@@ -3,8 +3,9 @@ import { ServerMetadata } from '../../schemas/oauth.js'
 import type { EndpointOptions } from './endpoints.js'
 
 /** RFC 8414: what this server is and can do, for clients that configure themselves. */
-const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { issuer, prefix, scopes }) => {
-  const base = `${issuer.replace(/\/$/, '')}${prefix}`
+const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { issuer, scopes }) => {
+  // The prefix the endpoints are registered under, as Fastify applied it.
+  const base = `${issuer.replace(/\/$/, '')}${fastify.prefix}`
   const document = {
     issuer,
     token_endpoint: `${base}/token`,

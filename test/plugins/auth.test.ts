@@ -1,0 +1,210 @@
+import t, { type Test } from 'tap'
+import Fastify, { type FastifyInstance } from 'fastify'
+import oauth2Password, { type OAuth2PasswordOptions } from '../../plugins/auth.js'
+import { MemoryStore } from '../../store/index.js'
+import { addUser, PASSWORD } from '../helper.js'
+
+const OPTIONS = {
+  store: 'memory:',
+  issuer: 'http://api.test',
+  scopes: { 'orders:read': 'Read orders' },
+  argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+} satisfies OAuth2PasswordOptions
+
+const REALM = 'Bearer realm="http://api.test"'
+
+/** A host service of its own: its JSON routes, its orders route protected by the plugin. */
+async function host (t: Test, options: Partial<OAuth2PasswordOptions> = {}): Promise<FastifyInstance> {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(oauth2Password, { ...OPTIONS, ...options })
+  app.get('/orders', { preHandler: app.authenticate, config: { scopes: ['orders:read'] } }, async (request) => {
+    // Typed by the plugin's declaration merging: no cast.
+    const username: string = request.user.username
+    const scopes: string[] = request.user.scopes
+    return { orders: [], username, scopes }
+  })
+  app.post('/echo', async (request) => ({ received: request.body }))
+  await app.ready()
+  return app
+}
+
+async function loginAt (app: FastifyInstance, url: string, username: string) {
+  return await app.inject({
+    method: 'POST',
+    url,
+    payload: new URLSearchParams({ grant_type: 'password', username, password: PASSWORD }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+}
+
+t.test('embedded in a bare Fastify app', async t => {
+  const app = await host(t)
+  await addUser(app.authStore, 'shopper', { scopes: ['orders:read'] })
+  await addUser(app.authStore, 'visitor', { scopes: [] })
+
+  const login = await loginAt(app, '/token', 'shopper')
+  t.equal(login.statusCode, 200, login.body)
+  t.equal(login.json().scope, 'orders:read')
+  const token: string = login.json().access_token
+
+  t.test('a token with the scope reaches the handler, which sees request.user', async t => {
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${token}` } })
+    t.equal(response.statusCode, 200, response.body)
+    t.strictSame(response.json(), { orders: [], username: 'shopper', scopes: ['orders:read'] })
+  })
+
+  t.test('no token: 401', async t => {
+    const response = await app.inject({ url: '/orders' })
+    t.equal(response.statusCode, 401, response.body)
+    t.equal(response.json().code, 'OAUTH2_TOKEN_MISSING')
+    t.equal(response.headers['www-authenticate'], REALM)
+  })
+
+  t.test('a user without the scope: 403', async t => {
+    const visitor = await loginAt(app, '/token', 'visitor')
+    t.equal(visitor.statusCode, 200, visitor.body)
+    t.equal(visitor.json().scope, '')
+    const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${visitor.json().access_token}` } })
+    t.equal(response.statusCode, 403, response.body)
+    t.equal(response.json().code, 'OAUTH2_INSUFFICIENT_SCOPE')
+    t.equal(response.headers['www-authenticate'], `${REALM}, error="insufficient_scope", scope="orders:read"`)
+  })
+
+  t.test('the issuer and the audience are the configured ones', async t => {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+    t.equal(payload.iss, 'http://api.test')
+    t.equal(payload.aud, 'http://api.test')
+  })
+
+  t.test('the host\'s JSON routes still parse JSON', async t => {
+    const response = await app.inject({ method: 'POST', url: '/echo', payload: { order: 42 } })
+    t.equal(response.statusCode, 200, response.body)
+    t.strictSame(response.json(), { received: { order: 42 } })
+  })
+
+  t.test('the host keeps Fastify\'s own error format', async t => {
+    const response = await app.inject({
+      method: 'POST', url: '/echo', payload: '{"order":', headers: { 'content-type': 'application/json' }
+    })
+    t.equal(response.statusCode, 400, response.body)
+    t.equal(response.json().code, 'FST_ERR_CTP_INVALID_JSON_BODY')
+    t.equal(response.json().error, 'Bad Request')
+    t.equal(response.json().error_description, undefined, 'not the token endpoint\'s format')
+  })
+
+  t.test('the token endpoint keeps its own error format', async t => {
+    const response = await app.inject({ method: 'POST', url: '/token', payload: { grant_type: 'password' } })
+    t.equal(response.statusCode, 400, response.body)
+    t.strictSame(response.json(), { error: 'invalid_request', error_description: response.json().error_description })
+    t.equal(response.headers['cache-control'], 'no-store')
+  })
+})
+
+t.test('the host\'s error handler is not replaced', async t => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.setErrorHandler(async (error, _request, reply) => {
+    return await reply.code((error as { statusCode?: number }).statusCode ?? 500).send({ hostHandled: true, message: error instanceof Error ? error.message : '' })
+  })
+  await app.register(oauth2Password, OPTIONS)
+  app.get('/orders', { preHandler: app.authenticate, config: { scopes: ['orders:read'] } }, async () => ({ orders: [] }))
+  app.get('/boom', async () => { throw new Error('boom') })
+  await app.ready()
+
+  const boom = await app.inject({ url: '/boom' })
+  t.equal(boom.statusCode, 500)
+  t.strictSame(boom.json(), { hostHandled: true, message: 'boom' })
+
+  const orders = await app.inject({ url: '/orders' })
+  t.equal(orders.statusCode, 401, orders.body)
+  t.equal(orders.json().hostHandled, true, 'the protected route\'s error goes through the host\'s handler')
+  t.equal(orders.headers['www-authenticate'], REALM, 'with the challenge that authenticate set')
+
+  const tokenError = await app.inject({
+    method: 'POST',
+    url: '/token',
+    payload: 'grant_type=foo',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+  t.equal(tokenError.statusCode, 400, tokenError.body)
+  t.equal(tokenError.json().error, 'unsupported_grant_type', 'the token endpoint keeps its RFC 6749 format')
+})
+
+t.test('under a prefix', async t => {
+  const app = await host(t, { prefix: '/auth' })
+  await addUser(app.authStore, 'shopper', { scopes: ['orders:read'] })
+
+  const login = await loginAt(app, '/auth/token', 'shopper')
+  t.equal(login.statusCode, 200, login.body)
+  const jwks = await app.inject({ url: '/auth/.well-known/jwks.json' })
+  t.equal(jwks.statusCode, 200, jwks.body)
+
+  const metadata = await app.inject({ url: '/auth/.well-known/oauth-authorization-server' })
+  t.equal(metadata.statusCode, 200, metadata.body)
+  t.match(metadata.json(), {
+    issuer: 'http://api.test',
+    token_endpoint: 'http://api.test/auth/token',
+    jwks_uri: 'http://api.test/auth/.well-known/jwks.json'
+  })
+  for (const url of ['/auth/revoke', '/auth/introspect']) {
+    const response = await app.inject({ method: 'POST', url, payload: 'token=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } })
+    t.not(response.statusCode, 404, `${url} exists`)
+  }
+
+  const unprefixed = await loginAt(app, '/token', 'shopper')
+  t.equal(unprefixed.statusCode, 404, unprefixed.body)
+  t.equal((await loginAt(app, '/auth/auth/token', 'shopper')).statusCode, 404, 'the prefix applies once')
+  for (const url of ['/.well-known/jwks.json', '/.well-known/oauth-authorization-server']) {
+    t.equal((await app.inject({ url })).statusCode, 404, `${url} is not served`)
+  }
+
+  const response = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${login.json().access_token}` } })
+  t.equal(response.statusCode, 200, response.body)
+  t.equal(response.json().username, 'shopper')
+})
+
+t.test('a store object the host owns is used and left open', async t => {
+  const store = new MemoryStore()
+  const app = Fastify()
+  await app.register(oauth2Password, { ...OPTIONS, store })
+  t.equal(app.authStore, store)
+  await addUser(store, 'shopper', { scopes: ['orders:read'] })
+  const login = await loginAt(app, '/token', 'shopper')
+  t.equal(login.statusCode, 200, login.body)
+  await app.close()
+  await t.resolves(store.ping(), 'the plugin closes only a store it opened')
+})
+
+t.test('wrong options fail ready() with a message naming the option', async t => {
+  const cases: Array<{ name: string, options: Record<string, unknown>, message: RegExp }> = [
+    { name: 'issuer not a string', options: { ...OPTIONS, issuer: 42 }, message: /option "issuer"/ },
+    { name: 'issuer not a URL', options: { ...OPTIONS, issuer: 'api.test' }, message: /option "issuer"/ },
+    { name: 'missing scopes', options: { store: OPTIONS.store, issuer: OPTIONS.issuer }, message: /option "scopes"/ },
+    { name: 'a scope name that is no scope token', options: { ...OPTIONS, scopes: { 'read orders': 'x' } }, message: /option "scopes"/ },
+    { name: 'an unknown option', options: { ...OPTIONS, secret: 'x' }, message: /option "secret"/ },
+    { name: 'missing store', options: { issuer: OPTIONS.issuer, scopes: OPTIONS.scopes }, message: /option "store"/ },
+    { name: 'a store object lacking methods', options: { ...OPTIONS, store: { ping: async () => {} } }, message: /option "store"/ },
+    { name: 'algorithm HS256', options: { ...OPTIONS, algorithm: 'HS256' }, message: /option "algorithm"/ },
+    { name: 'a memory cost below 1024', options: { ...OPTIONS, argon2: { memoryCost: 8 } }, message: /option "argon2.memoryCost"/ },
+    { name: 'a zero access token lifetime', options: { ...OPTIONS, accessTokenTtl: 0 }, message: /option "accessTokenTtl"/ }
+  ]
+  for (const { name, options, message } of cases) {
+    t.test(name, async t => {
+      const app = Fastify()
+      t.teardown(() => app.close())
+      app.register(oauth2Password, options as unknown as OAuth2PasswordOptions)
+      // ready() is a PromiseLike, not a Promise: tap's rejects takes a function returning one.
+      await t.rejects(async () => { await app.ready() }, message)
+    })
+  }
+
+  t.test('the message never echoes a store URL', async t => {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    app.register(oauth2Password, { ...OPTIONS, store: 'mysql://user:hunter2@db/auth' })
+    const error = await app.ready().then(() => null, (error: unknown) => error)
+    t.type(error, Error)
+    t.notMatch((error as Error).message, /hunter2/)
+  })
+})
