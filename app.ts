@@ -37,6 +37,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     refreshFamilyLifetime: config.REFRESH_FAMILY_LIFETIME,
     refreshReuseGrace: config.REFRESH_REUSE_GRACE,
     algorithm: config.JWT_ALGORITHM,
+    redis: config.REDIS_URL,
     argon2: {
       memoryCost: config.ARGON2_MEMORY_COST,
       timeCost: config.ARGON2_TIME_COST,

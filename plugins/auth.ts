@@ -16,6 +16,9 @@ import { isScopeToken } from '../tokens/scopes.js'
 import {
   InsufficientScopeError, InvalidTokenError, bearerToken, challenge, type BearerError
 } from '../tokens/bearer.js'
+import { MemoryCounter, type Counter } from '../limits/counter.js'
+import { RedisCounter } from '../limits/redis.js'
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
 import endpoints from './auth/endpoints.js'
 
 export type { Store } from '../store/index.js'
@@ -84,6 +87,14 @@ const OptionsSchema = Type.Object({
     memoryCost: Type.Optional(Type.Integer({ minimum: 1024 })),
     timeCost: positiveInteger('passes'),
     parallelism: positiveInteger('lanes')
+  }, { additionalProperties: false })),
+  redis: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// URL' })),
+  loginLimits: Type.Optional(Type.Object({
+    pair: positiveInteger('failures in a row for one username from one address'),
+    address: positiveInteger('failures from one address'),
+    username: positiveInteger('failures for one username'),
+    window: positiveInteger('seconds'),
+    trust: positiveInteger('seconds')
   }, { additionalProperties: false })),
   hashing: Type.Optional(Type.Object({
     concurrency: positiveInteger('hashes at once'),
@@ -210,6 +221,11 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     if (typeof options.store === 'string') await store.close()
   })
 
+  // Through Redis the failed-login counts are shared by every instance; in memory, by this one only.
+  const counter: Counter = options.redis !== undefined ? new RedisCounter(options.redis) : new MemoryCounter()
+  fastify.addHook('onClose', async () => await counter.close())
+  const limiter = new LoginLimiter(counter, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
+
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
   // Made now, so that the first unknown username costs no more than a wrong password.
   await hasher.dummyHash()
@@ -284,6 +300,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     hasher,
     accessTokens,
     verifier,
+    limiter,
     keys: () => keys,
     scopes: options.scopes,
     issuer,

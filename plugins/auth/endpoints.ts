@@ -6,6 +6,7 @@ import type { PasswordHasher } from '../../passwords/hasher.js'
 import { HashingSaturatedError } from '../../passwords/hasher.js'
 import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access.js'
 import type { KeyRing } from '../../tokens/keys.js'
+import type { LoginLimiter } from '../../limits/login.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -20,6 +21,7 @@ export interface EndpointOptions {
   hasher: PasswordHasher
   accessTokens: AccessTokenIssuer
   verifier: AccessTokenVerifier
+  limiter: LoginLimiter
   keys: () => KeyRing
   scopes: Record<string, string>
   issuer: string

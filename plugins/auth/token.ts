@@ -4,7 +4,9 @@ import type { FastifyRequest } from 'fastify'
 import { TokenRequest, TokenResponse } from '../../schemas/oauth.js'
 import { canonicalUsername, usernameProblem } from '../../passwords/username.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
-import { invalidGrant, invalidRequest, invalidScope, unsupportedGrantType } from '../../tokens/errors.js'
+import {
+  invalidGrant, invalidRequest, invalidScope, temporarilyUnavailable, tooManyAttempts, unsupportedGrantType
+} from '../../tokens/errors.js'
 import { grantScopes, parseScope } from '../../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
 import type { Client, User } from '../../store/types.js'
@@ -14,10 +16,20 @@ import type { EndpointOptions } from './endpoints.js'
 const BAD_CREDENTIALS = 'Invalid username or password'
 const BAD_REFRESH_TOKEN = 'The refresh token is invalid, expired, spent or revoked'
 
-type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' | 'invalid_scope'
+type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' | 'invalid_scope' | 'rate_limited'
 
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
-  const { store, hasher, accessTokens, scopes: catalogue, lifetimes } = options
+  const { store, hasher, accessTokens, limiter, scopes: catalogue, lifetimes } = options
+
+  /** The counts live in Redis when configured: if it does not answer, logins wait rather than go uncounted. */
+  async function counted<T> (request: FastifyRequest, work: Promise<T>): Promise<T> {
+    try {
+      return await work
+    } catch (error) {
+      request.log.error({ err: error }, 'failed-login counters do not answer')
+      throw temporarilyUnavailable('Login attempts cannot be counted right now; retry shortly', 5)
+    }
+  }
 
   function audit (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
     request.log.info({ audit: 'login', username, clientAddress: request.ip, clientId, outcome }, 'login attempt')
@@ -43,16 +55,24 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}`)
 
     const username = canonicalUsername(body.username)
+    const retryAfter = await counted(request, limiter.retryAfter(username, request.ip))
+    if (retryAfter !== null) {
+      audit(request, username, client.id, 'rate_limited')
+      throw tooManyAttempts(retryAfter)
+    }
     const user = usernameProblem(username) === null ? await store.findUserByUsername(username) : null
     if (user === null) {
       await hasher.verifyDummy(body.password)
+      await counted(request, limiter.failed(username, request.ip))
       audit(request, username, client.id, 'unknown_user')
       throw invalidGrant(BAD_CREDENTIALS)
     }
     if (!await hasher.verify(user.passwordHash, body.password)) {
+      await counted(request, limiter.failed(username, request.ip))
       audit(request, username, client.id, 'wrong_password')
       throw invalidGrant(BAD_CREDENTIALS)
     }
+    await counted(request, limiter.succeeded(username, request.ip))
     if (user.disabled) {
       audit(request, username, client.id, 'disabled')
       throw invalidGrant('The user is disabled')
@@ -131,7 +151,9 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       response: {
         200: TokenResponse,
         400: { $ref: 'OAuthError#' },
-        401: { $ref: 'OAuthError#' }
+        401: { $ref: 'OAuthError#' },
+        429: { $ref: 'OAuthError#' },
+        503: { $ref: 'OAuthError#' }
       }
     }
   }, async (request) => {
