@@ -10,7 +10,7 @@ export const TokenRequest = Type.Object({
   username: parameter('The resource owner\'s username (password grant)', 1024),
   password: parameter('The resource owner\'s password (password grant)', PASSWORD_MAX_LENGTH),
   scope: parameter('Space-delimited scopes; none asks for every scope the user has'),
-  refresh_token: parameter('The refresh token (refresh_token grant)', 512),
+  refresh_token: parameter('The refresh token (refresh_token grant)', 16384),
   client_id: parameter('The client, when it authenticates in the body', 256),
   client_secret: parameter('The client\'s secret, when it authenticates in the body', 1024)
 }, { additionalProperties: true })

@@ -1,0 +1,176 @@
+import t, { type Test } from 'tap'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { build, addUser, PASSWORD } from '../helper.js'
+import { PasswordHasher } from '../../passwords/hasher.js'
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+
+/** POSTs a password grant for johndoe to /token, with extra fields and headers. */
+async function passwordGrant (
+  app: FastifyInstance,
+  fields: Record<string, string> = {},
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
+  const payload = new URLSearchParams({ grant_type: 'password', username: 'johndoe', password: PASSWORD, ...fields }).toString()
+  return await app.inject({ method: 'POST', url: '/token', payload, headers: { ...FORM, ...headers } })
+}
+
+/** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks before the id and secret are joined. */
+const formEncode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2)
+
+/** An RFC 6749 §2.3.1 Basic header. */
+const basic = (id: string, secret: string): string =>
+  `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`
+
+/** The payload of a JWT, unverified. */
+function claims (jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+}
+
+/** The RFC 6749 §5.2 error shape. */
+function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
+  t.equal(response.statusCode, status, response.body)
+  t.equal(response.headers['cache-control'], 'no-store')
+  t.match(response.headers['content-type'], /^application\/json/)
+  const body = response.json()
+  t.same(Object.keys(body).sort(), ['error', 'error_description'])
+  t.equal(body.error, error)
+  t.type(body.error_description, 'string')
+}
+
+/** A 200 from /token: returns the access token's claims. */
+function assertLogin (t: Test, response: LightMyRequestResponse): Record<string, unknown> & { scope: string } {
+  t.equal(response.statusCode, 200, response.body)
+  t.equal(response.headers['cache-control'], 'no-store')
+  t.equal(response.headers.pragma, 'no-cache')
+  const body = response.json()
+  t.equal(body.token_type, 'bearer')
+  return { ...claims(body.access_token), scope: body.scope }
+}
+
+// A secret with the characters that form-encoding changes: a colon, a plus, a space, a percent and non-ASCII.
+const SECRET = 'conf: secret+with %20 spaces/é'
+const CONFIDENTIAL = 'confidential-app'
+const PUBLIC = 'public-app'
+const NARROW = 'narrow-app'
+const ODD = 'odd:id with spaces'
+
+async function setup (t: Test): Promise<FastifyInstance> {
+  const { app } = await build(t)
+  await addUser(app.authStore, 'johndoe', { scopes: ['me', 'items'] })
+  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const secretHash = await hasher.hash(SECRET)
+  const createdAt = Date.now()
+  await app.authStore.createClient({ id: CONFIDENTIAL, secretHash, scopes: ['me', 'items'], createdAt })
+  await app.authStore.createClient({ id: ODD, secretHash, scopes: ['me', 'items'], createdAt })
+  await app.authStore.createClient({ id: PUBLIC, secretHash: null, scopes: ['me', 'items'], createdAt })
+  await app.authStore.createClient({ id: NARROW, secretHash, scopes: ['me'], createdAt })
+  return app
+}
+
+t.test('clients that authenticate', async t => {
+  const app = await setup(t)
+
+  const cases: Array<{ name: string, fields?: Record<string, string>, headers?: Record<string, string>, clientId: string }> = [
+    { name: 'confidential client via Basic', headers: { authorization: basic(CONFIDENTIAL, SECRET) }, clientId: CONFIDENTIAL },
+    { name: 'confidential client via the body', fields: { client_id: CONFIDENTIAL, client_secret: SECRET }, clientId: CONFIDENTIAL },
+    { name: 'a client id with a colon and spaces via Basic', headers: { authorization: basic(ODD, SECRET) }, clientId: ODD },
+    { name: 'a client id with a colon and spaces via the body', fields: { client_id: ODD, client_secret: SECRET }, clientId: ODD },
+    { name: 'public client by id alone', fields: { client_id: PUBLIC }, clientId: PUBLIC },
+    { name: 'public client with an empty secret', fields: { client_id: PUBLIC, client_secret: '' }, clientId: PUBLIC },
+    { name: 'no client at all is first-party', clientId: 'first-party' },
+    { name: 'first-party named in the body', fields: { client_id: 'first-party' }, clientId: 'first-party' },
+    { name: 'Swagger UI\'s empty Basic (Basic Og==) is first-party', headers: { authorization: 'Basic Og==' }, clientId: 'first-party' }
+  ]
+  for (const { name, fields, headers, clientId } of cases) {
+    t.test(name, async t => {
+      const token = assertLogin(t, await passwordGrant(app, fields, headers))
+      t.equal(token.client_id, clientId, 'the access token names the client')
+      t.equal(token.scope, 'me items')
+    })
+  }
+
+  t.test('Basic with a client id spelled in any case of the scheme name', async t => {
+    const authorization = basic(CONFIDENTIAL, SECRET).replace('Basic', 'bAsIc')
+    t.equal(assertLogin(t, await passwordGrant(app, {}, { authorization })).client_id, CONFIDENTIAL)
+  })
+})
+
+t.test('clients that fail', async t => {
+  const app = await setup(t)
+  const wrong = 'not the secret'
+
+  const cases: Array<{
+    name: string
+    fields?: Record<string, string>
+    headers?: Record<string, string>
+    status: number
+    error: string
+    /** Whether the answer carries a Basic challenge (only when Basic was used, RFC 6749 §5.2). */
+    challenge: boolean
+  }> = [
+    {
+      name: 'both Basic and body credentials',
+      headers: { authorization: basic(CONFIDENTIAL, SECRET) },
+      fields: { client_id: CONFIDENTIAL, client_secret: SECRET },
+      status: 400,
+      error: 'invalid_request',
+      challenge: false
+    },
+    {
+      name: 'Basic and a body client_id only',
+      headers: { authorization: basic(CONFIDENTIAL, SECRET) },
+      fields: { client_id: CONFIDENTIAL },
+      status: 400,
+      error: 'invalid_request',
+      challenge: false
+    },
+    { name: 'client_secret without client_id', fields: { client_secret: SECRET }, status: 400, error: 'invalid_request', challenge: false },
+    { name: 'wrong secret via Basic', headers: { authorization: basic(CONFIDENTIAL, wrong) }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'wrong secret via the body', fields: { client_id: CONFIDENTIAL, client_secret: wrong }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'no secret via Basic', headers: { authorization: basic(CONFIDENTIAL, '') }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'no secret via the body', fields: { client_id: CONFIDENTIAL }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'the secret not form-encoded', headers: { authorization: `Basic ${Buffer.from(`${CONFIDENTIAL}:${SECRET}`).toString('base64')}` }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'unknown client via Basic', headers: { authorization: basic('nobody', SECRET) }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'unknown client via the body', fields: { client_id: 'nobody', client_secret: SECRET }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'unknown client without a secret', fields: { client_id: 'nobody' }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'public client with a secret via the body', fields: { client_id: PUBLIC, client_secret: SECRET }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'public client with a secret via Basic', headers: { authorization: basic(PUBLIC, SECRET) }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'first-party with a secret via the body', fields: { client_id: 'first-party', client_secret: 'anything' }, status: 401, error: 'invalid_client', challenge: false },
+    { name: 'first-party with a secret via Basic', headers: { authorization: basic('first-party', 'anything') }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'Basic without a colon', headers: { authorization: `Basic ${Buffer.from(CONFIDENTIAL).toString('base64')}` }, status: 401, error: 'invalid_client', challenge: true },
+    { name: 'Basic that is not base64', headers: { authorization: 'Basic ***' }, status: 401, error: 'invalid_client', challenge: true }
+  ]
+  for (const { name, fields, headers, status, error, challenge } of cases) {
+    t.test(name, async t => {
+      const response = await passwordGrant(app, fields, headers)
+      assertOAuthError(t, response, status, error)
+      if (challenge) t.match(response.headers['www-authenticate'], /^Basic /)
+      else t.equal(response.headers['www-authenticate'], undefined)
+    })
+  }
+
+  t.test('the answers for a wrong secret and an unknown client are the same', async t => {
+    const unknown = await passwordGrant(app, { client_id: 'nobody', client_secret: SECRET })
+    const wrongSecret = await passwordGrant(app, { client_id: CONFIDENTIAL, client_secret: wrong })
+    t.same(unknown.json(), wrongSecret.json())
+  })
+})
+
+t.test('a client\'s scopes bound what its users get', async t => {
+  const app = await setup(t)
+  const asNarrow = { client_id: NARROW, client_secret: SECRET }
+
+  t.test('no scope asked: only the scopes both the user and the client have', async t => {
+    const token = assertLogin(t, await passwordGrant(app, asNarrow))
+    t.equal(token.scope, 'me')
+    t.equal(token.client_id, NARROW)
+  })
+  t.test('a scope the client may not have', async t => {
+    assertOAuthError(t, await passwordGrant(app, { ...asNarrow, scope: 'items' }), 400, 'invalid_scope')
+    assertOAuthError(t, await passwordGrant(app, { ...asNarrow, scope: 'me items' }), 400, 'invalid_scope')
+  })
+  t.test('a scope the client may have', async t => {
+    t.equal(assertLogin(t, await passwordGrant(app, { ...asNarrow, scope: 'me' })).scope, 'me')
+  })
+})
