@@ -6,7 +6,8 @@ import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { openStore, type SigningAlgorithm, type Store } from '../store/index.js'
+import { openStore, type SigningAlgorithm, type Store, type User } from '../store/index.js'
+import { ExpiringCache } from '../tokens/cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import {
   AccessTokenIssuer, AccessTokenVerifier, hasAccessTokenClaims, verificationKey, verificationRules, type AccessTokenClaims
@@ -159,6 +160,11 @@ function validateOptions (options: OAuth2PasswordOptions): void {
 
 /** How often the plugin re-reads the signing keys, so that `keys rotate` reaches it within five seconds (SPEC §9). */
 const KEY_REFRESH_INTERVAL = 2000
+/**
+ * How long `authenticate` trusts what it read of a user or a revocation: a disabled user, a new
+ * password or a revocation made anywhere is refused within it (SPEC §9 asks for one second).
+ */
+const STATE_CACHE_TTL = 500
 /** How often expired revocations and refresh tokens are deleted. */
 const PRUNE_INTERVAL = 60_000
 
@@ -231,6 +237,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   await hasher.dummyHash()
   const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: lifetimes.accessToken, keys: () => keys })
   const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
+  const users = new ExpiringCache<string, User | null>(STATE_CACHE_TTL)
+  const revocations = new ExpiringCache<string, boolean>(STATE_CACHE_TTL)
 
   await fastify.register(fastifyJwt, {
     // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
@@ -261,8 +269,17 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
         throw asBearerError(error)
       }
       if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
-      if (await store.isAccessTokenRevoked(claims.jti)) throw new InvalidTokenError('The access token was revoked')
-      const user = await store.findUserById(claims.sub)
+      let revoked = revocations.get(claims.jti)?.value
+      if (revoked === undefined) {
+        revoked = await store.isAccessTokenRevoked(claims.jti)
+        revocations.set(claims.jti, revoked)
+      }
+      if (revoked) throw new InvalidTokenError('The access token was revoked')
+      let user = users.get(claims.sub)?.value
+      if (user === undefined) {
+        user = await store.findUserById(claims.sub)
+        users.set(claims.sub, user)
+      }
       if (user === null) throw new InvalidTokenError('The user no longer exists')
       if (user.disabled) throw new InvalidTokenError('The user is disabled')
       if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
@@ -300,6 +317,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     hasher,
     accessTokens,
     verifier,
+    revocations,
     limiter,
     keys: () => keys,
     scopes: options.scopes,

@@ -7,6 +7,7 @@ import { HashingSaturatedError } from '../../passwords/hasher.js'
 import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access.js'
 import type { KeyRing } from '../../tokens/keys.js'
 import type { LoginLimiter } from '../../limits/login.js'
+import type { ExpiringCache } from '../../tokens/cache.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -22,6 +23,8 @@ export interface EndpointOptions {
   accessTokens: AccessTokenIssuer
   verifier: AccessTokenVerifier
   limiter: LoginLimiter
+  /** What `authenticate` remembers of revocations: a revocation here is seen here at once. */
+  revocations: ExpiringCache<string, boolean>
   keys: () => KeyRing
   scopes: Record<string, string>
   issuer: string

@@ -11,7 +11,7 @@ import type { EndpointOptions } from './endpoints.js'
  * is left alone (§2.1).
  */
 const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
-  const { store, verifier } = options
+  const { store, verifier, revocations } = options
 
   fastify.post('/revoke', {
     onRequest: async (_request, reply) => {
@@ -40,6 +40,7 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
     const claims = verifier.verify(token)
     if (claims !== null && claims.client_id === client.id) {
       await store.revokeAccessToken(claims.jti, claims.exp * 1000)
+      revocations.set(claims.jti, true)
     }
     return {}
   })

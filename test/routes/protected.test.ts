@@ -419,3 +419,27 @@ t.test('a restart keeps issued tokens valid (keys and users live in the store)',
     t.equal(response.json().username, 'johndoe')
   })
 })
+
+t.test('a user cached by authenticate is refused within one second of being disabled or of a password change', async t => {
+  const { app } = await build(t)
+  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const changes = {
+    disabled: async (id: string) => await app.authStore.updateUser(id, { disabled: true, revokeTokens: true }),
+    'password changed': async (id: string) => await app.authStore.updateUser(id, { passwordHash: await hasher.hash('another password, long enough'), revokeTokens: true })
+  }
+  for (const [name, change] of Object.entries(changes)) {
+    const user = await addUser(app.authStore, `user-${name.replace(' ', '-')}`)
+    const { access_token: token } = await login(app, user.username)
+    const call = () => app.inject({ url: '/status', headers: { authorization: `Bearer ${token}` } })
+    t.equal((await call()).statusCode, 200, `${name}: the user is cached`)
+    await change(user.id)
+    const changedAt = Date.now()
+    let response = await call()
+    while (response.statusCode === 200 && Date.now() - changedAt < 1000) {
+      await new Promise(resolve => setTimeout(resolve, 50))
+      response = await call()
+    }
+    t.equal(response.statusCode, 401, `${name}: refused`)
+    t.ok(Date.now() - changedAt < 1000, `${name}: within one second`)
+  }
+})

