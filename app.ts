@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import autoload from '@fastify/autoload'
+import cors from '@fastify/cors'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.js'
 import docs from './plugins/docs.js'
@@ -24,6 +25,10 @@ declare module 'fastify' {
 /** The standalone server: the auth plugin configured from the environment, and the demo routes. */
 export default async function app (fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
   fastify.decorate('config', config)
+  // Off unless origins are listed: bearer tokens need no cookies, so credentials stay off too.
+  if (config.CORS_ORIGINS.length > 0) {
+    await fastify.register(cors, { origin: config.CORS_ORIGINS, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'] })
+  }
   // The docs plugin first, so that it sees every route; the auth plugin next, so that
   // `authenticate` exists when the routes load.
   await fastify.register(docs, { scopes: SCOPES })

@@ -1,4 +1,4 @@
-import Fastify from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import fp from 'fastify-plugin'
 import app from './app.js'
@@ -14,7 +14,9 @@ async function start (): Promise<void> {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
-  const server = Fastify({ logger: loggerOptions(config.LOG_LEVEL) })
+  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY }
+  // Over TLS only the raw server's type differs; the app registered on it is the same.
+  const server = config.TLS === null ? Fastify(options) : Fastify({ ...options, https: config.TLS }) as unknown as FastifyInstance
   // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
   await server.register(fp(app), { config })
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {

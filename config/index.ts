@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { SIGNING_ALGORITHMS } from '../tokens/keys.js'
@@ -35,10 +36,58 @@ const ConfigSchema = Type.Object({
   }),
   ARGON2_MEMORY_COST: integer('KiB, at least 1024', { default: OWASP_ARGON2.memoryCost, minimum: 1024 }),
   ARGON2_TIME_COST: integer('passes, at least 1', { default: OWASP_ARGON2.timeCost, minimum: 1 }),
-  ARGON2_PARALLELISM: integer('lanes, at least 1', { default: OWASP_ARGON2.parallelism, minimum: 1 })
+  ARGON2_PARALLELISM: integer('lanes, at least 1', { default: OWASP_ARGON2.parallelism, minimum: 1 }),
+  TLS_CERT: Type.Optional(Type.String({ description: 'the path of a PEM certificate (chain), set together with TLS_KEY' })),
+  TLS_KEY: Type.Optional(Type.String({ description: 'the path of a PEM private key, set together with TLS_CERT' })),
+  TRUST_PROXY: Type.Optional(Type.String({
+    pattern: '^(true|false|[0-9]+|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$',
+    description: 'true, false, a number of proxy hops, or comma-separated proxy addresses or CIDR ranges'
+  })),
+  CORS_ORIGINS: Type.Optional(Type.String({
+    pattern: '^https?://[^\\s,/]+(,https?://[^\\s,/]+)*$',
+    description: 'comma-separated origins such as https://app.example.com'
+  })),
+  NODE_ENV: Type.Optional(Type.String())
 })
 
-export type Config = Static<typeof ConfigSchema> & { ISSUER: string, AUDIENCE: string }
+export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY' | 'CORS_ORIGINS'> & {
+  ISSUER: string
+  AUDIENCE: string
+  /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address the limits count. */
+  TRUST_PROXY: boolean | string[] | ((address: string, hop: number) => boolean)
+  /** Origins allowed to call the API from a browser; empty means CORS is off. */
+  CORS_ORIGINS: string[]
+  /** The certificate and key, read at start-up, when TLS is served directly. */
+  TLS: { cert: Buffer, key: Buffer } | null
+}
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
+
+function trustProxy (value: string | undefined): Config['TRUST_PROXY'] {
+  if (value === undefined || value === 'false') return false
+  if (value === 'true') return true
+  if (/^[0-9]+$/.test(value)) {
+    // A hop count: believe that many proxies nearest to the server, no further.
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',')
+}
+
+function readTls (cert: string | undefined, key: string | undefined): { cert: Buffer, key: Buffer } | null {
+  if (cert === undefined && key === undefined) return null
+  if (cert === undefined || key === undefined) {
+    throw new ConfigError(`Invalid configuration: ${cert === undefined ? 'TLS_CERT' : 'TLS_KEY'} must be set together with ${cert === undefined ? 'TLS_KEY' : 'TLS_CERT'}`)
+  }
+  const read = (name: string, path: string): Buffer => {
+    try {
+      return readFileSync(path)
+    } catch (error) {
+      throw new ConfigError(`Invalid configuration: ${name} must be a readable file; ${(error as Error).message}`)
+    }
+  }
+  return { cert: read('TLS_CERT', cert), key: read('TLS_KEY', key) }
+}
 
 export class ConfigError extends Error {
   constructor (message: string) {
@@ -71,7 +120,20 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration: ${name} must be ${schema?.description ?? error.message}${received}`)
   }
   const valid = config as Static<typeof ConfigSchema>
+  const tls = readTls(valid.TLS_CERT, valid.TLS_KEY)
   const host = valid.HOST.includes(':') ? `[${valid.HOST}]` : valid.HOST
-  const issuer = valid.ISSUER ?? `http://${host}:${valid.PORT}`
-  return { ...valid, ISSUER: issuer, AUDIENCE: valid.AUDIENCE ?? issuer }
+  const issuer = valid.ISSUER ?? `${tls === null ? 'http' : 'https'}://${host}:${valid.PORT}`
+  const issuerHost = new URL(issuer).hostname
+  if (valid.NODE_ENV === 'production' && issuer.startsWith('http://') && !LOOPBACK.test(issuerHost)) {
+    // Tokens and passwords would cross the network in clear, and the issuer is in every token.
+    throw new ConfigError(`Invalid configuration: ISSUER must be https:// in production (NODE_ENV=production) unless its host is loopback; received ${JSON.stringify(issuer)}. Serve TLS with TLS_CERT and TLS_KEY, or set ISSUER to the https:// address of the proxy in front`)
+  }
+  return {
+    ...valid,
+    ISSUER: issuer,
+    AUDIENCE: valid.AUDIENCE ?? issuer,
+    TRUST_PROXY: trustProxy(valid.TRUST_PROXY),
+    CORS_ORIGINS: valid.CORS_ORIGINS?.split(',') ?? [],
+    TLS: tls
+  }
 }

@@ -261,6 +261,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   fastify.decorate('authStore', store)
   fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply) {
     const required = request.routeOptions.config.scopes ?? []
+    // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
+    reply.header('cache-control', 'no-store')
     try {
       let claims: AccessTokenClaims
       try {
