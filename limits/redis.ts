@@ -1,23 +1,39 @@
 import { Redis } from 'ioredis'
 import type { Count, Counter } from './counter.js'
 
+/**
+ * INCR, and on the first increment PEXPIRE, atomically: only the first failure starts the window,
+ * so steady guessing cannot keep extending it (and no Redis 7 `PEXPIRE NX` is needed).
+ */
+const INCREMENT = `
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count`
+
 /** Counters in Redis, shared by every instance that uses the same server and prefix. */
 export class RedisCounter implements Counter {
   readonly #redis: Redis
 
-  constructor (url: string, private readonly prefix = 'oauth2-password:') {
-    // Fail a command at once when Redis is down rather than queueing it behind a login.
-    this.#redis = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1, enableOfflineQueue: true })
+  constructor (url: string, onError: (error: Error) => void, private readonly prefix = 'oauth2-password:') {
+    // Fail a command soon when Redis is down rather than queueing it behind a login: one retry after
+    // a refused connection, and a timeout for a server that accepts the connection but never answers.
+    this.#redis = new Redis(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: true,
+      connectTimeout: 2000,
+      commandTimeout: 2000
+    })
+    // Without a listener ioredis prints every failed reconnection to stderr, outside the log.
+    this.#redis.on('error', onError)
   }
 
   async increment (keys: readonly string[], windowMs: number): Promise<void> {
-    const multi = this.#redis.multi()
-    for (const key of keys) {
-      multi.incr(this.prefix + key)
-      // NX: only the first failure starts the window, so steady guessing cannot keep extending it.
-      multi.pexpire(this.prefix + key, windowMs, 'NX')
+    const pipeline = this.#redis.pipeline()
+    for (const key of keys) pipeline.eval(INCREMENT, 1, this.prefix + key, windowMs)
+    for (const [error] of await pipeline.exec() ?? []) {
+      if (error !== null) throw error
     }
-    await multi.exec()
   }
 
   async get (keys: readonly string[]): Promise<Count[]> {
@@ -42,6 +58,7 @@ export class RedisCounter implements Counter {
   }
 
   async close (): Promise<void> {
-    await this.#redis.quit()
+    // QUIT waits for an answer: from a server that does not answer, just drop the connection.
+    await this.#redis.quit().catch(() => this.#redis.disconnect())
   }
 }

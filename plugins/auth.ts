@@ -20,6 +20,7 @@ import {
 import { MemoryCounter, type Counter } from '../limits/counter.js'
 import { RedisCounter } from '../limits/redis.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
+import { BearerErrorResponse, BearerErrorResponses } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
 
 export type { Store } from '../store/index.js'
@@ -228,7 +229,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
 
   // Through Redis the failed-login counts are shared by every instance; in memory, by this one only.
-  const counter: Counter = options.redis !== undefined ? new RedisCounter(options.redis) : new MemoryCounter()
+  const counter: Counter = options.redis !== undefined ? new RedisCounter(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed')) : new MemoryCounter()
   fastify.addHook('onClose', async () => await counter.close())
   const limiter = new LoginLimiter(counter, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
 
@@ -306,11 +307,17 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
 
   // A route protected by `authenticate` documents its own security requirement, from its own
-  // config, so the OpenAPI document and the code cannot disagree.
+  // config, and the refusals `authenticate` answers with (unless the route documents its own), so
+  // the OpenAPI document and the code cannot disagree.
+  fastify.addSchema(BearerErrorResponse)
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const preHandlers = [route.preHandler ?? []].flat()
     if (!preHandlers.includes(fastify.authenticate)) return
-    route.schema = { ...route.schema, security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }] }
+    route.schema = {
+      ...route.schema,
+      security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }],
+      response: { ...BearerErrorResponses, ...route.schema?.response as object | undefined }
+    }
   })
 
   await fastify.register(endpoints, {

@@ -1,11 +1,13 @@
 import { MemoryStore } from './memory.js'
+import { PostgresStore } from './postgres.js'
 import { SqliteStore } from './sqlite.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
-export { MemoryStore, SqliteStore }
+export { MemoryStore, PostgresStore, SqliteStore }
 
-const SUPPORTED_FORMS = "'sqlite:<path>' (e.g. 'sqlite:./data/auth.db', 'sqlite::memory:') and 'memory:'"
+const SUPPORTED_FORMS = "'sqlite:<path>' (e.g. 'sqlite:./data/auth.db', 'sqlite::memory:'), " +
+  "'postgres://…' or 'postgresql://…' (optionally with '?schema=<name>'), and 'memory:'"
 
 /** Opens the store that a `DATABASE_URL` names. */
 export async function openStore (url: string): Promise<Store> {
@@ -16,8 +18,29 @@ export async function openStore (url: string): Promise<Store> {
     if (filename === '') throw new Error(`DATABASE_URL 'sqlite:' names no file; the supported forms are ${SUPPORTED_FORMS}`)
     return new SqliteStore(filename)
   }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    const { connectionString, schema } = takeSchema(url)
+    return await PostgresStore.open(connectionString, schema === null ? {} : { schema })
+  }
   // Only the scheme is shown: the rest of a URL may hold a password.
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]
   const named = scheme === undefined ? 'a DATABASE_URL without a scheme' : `a DATABASE_URL with scheme '${scheme}:'`
   throw new Error(`unsupported DATABASE_URL: ${named} is not one of the supported forms, ${SUPPORTED_FORMS}`)
+}
+
+/**
+ * Takes the `schema` parameter, which is this package's and none of pg's, out of a PostgreSQL URL.
+ * The query string is split off by hand rather than with `new URL()`, which refuses some URLs that
+ * pg accepts, such as 'postgres://user@/db?host=/run/postgresql' for a Unix socket.
+ */
+function takeSchema (url: string): { connectionString: string, schema: string | null } {
+  const start = url.indexOf('?')
+  if (start === -1) return { connectionString: url, schema: null }
+  const params = new URLSearchParams(url.slice(start + 1))
+  const schema = params.get('schema')
+  if (schema === null) return { connectionString: url, schema: null }
+  if (schema === '') throw new Error(`DATABASE_URL has an empty 'schema' parameter; the supported forms are ${SUPPORTED_FORMS}`)
+  params.delete('schema')
+  const rest = params.toString()
+  return { connectionString: rest === '' ? url.slice(0, start) : `${url.slice(0, start)}?${rest}`, schema }
 }

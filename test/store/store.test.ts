@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
-import t from 'tap'
-import { DuplicateClientError, DuplicateUsernameError, MemoryStore, SqliteStore, openStore } from '../../store/index.js'
+import pg from 'pg'
+import t, { type Test } from 'tap'
+import { DuplicateClientError, DuplicateUsernameError, MemoryStore, PostgresStore, SqliteStore, openStore } from '../../store/index.js'
 import type {
   Client,
   NewRefreshToken,
@@ -18,7 +20,8 @@ import type {
   User,
   UserChanges
 } from '../../store/index.js'
-import { migrations } from '../../store/sqlite-migrations.js'
+import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
+import { migrations, type Migration } from '../../store/sqlite-migrations.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -29,20 +32,39 @@ function newFile (): string {
   return path.join(tmp, `db-${++files}`, 'auth.db')
 }
 
+// The PostgreSQL tests run only where a server is at hand, each in schemas of its own so that runs do not collide.
+const postgresUrl = process.env.TEST_POSTGRES_URL ?? ''
+const skipPostgres = postgresUrl === '' ? 'TEST_POSTGRES_URL is not set: PostgreSQL store tests skipped' : false
+// Creates and drops the tests' schemas; it connects only when a PostgreSQL test runs.
+const admin = new pg.Pool({ connectionString: postgresUrl })
+t.teardown(() => admin.end())
+
 interface Teardown {
   teardown (fn: () => unknown): void
 }
 
-const sqliteModule = pathToFileURL(fileURLToPath(new URL('../../store/sqlite.ts', import.meta.url))).href
+/** A schema no store has used yet, dropped with everything in it at teardown, after the stores that `t` closes. */
+function newSchema (t: Teardown): string {
+  const schema = `t_${randomBytes(8).toString('hex')}`
+  t.teardown(() => admin.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`))
+  return schema
+}
+
+/** Adds `query` to whatever parameters `url` has already. */
+function withQuery (url: string, query: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}${query}`
+}
+
+const storeModule = pathToFileURL(fileURLToPath(new URL('../../store/index.ts', import.meta.url))).href
 
 /**
- * Starts one process per name that loads SqliteStore, writes 'ready', then runs `body` with
- * `SqliteStore`, its `name` and `lines`, an async iterator over the lines of its standard input.
+ * Starts one process per name that loads the stores, writes 'ready', then runs `body` with
+ * `SqliteStore`, `PostgresStore`, its `name` and `lines`, an async iterator over the lines of its standard input.
  */
 function startWorkers (t: Teardown, names: string[], body: string) {
   const script = `
     import { createInterface } from 'node:readline'
-    const { SqliteStore } = await import(${JSON.stringify(sqliteModule)})
+    const { SqliteStore, PostgresStore } = await import(${JSON.stringify(storeModule)})
     const name = process.env.WORKER_NAME
     const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
     process.stdout.write('ready\\n')
@@ -69,7 +91,10 @@ function startWorkers (t: Teardown, names: string[], body: string) {
 
 interface Implementation {
   name: string
-  open: () => Promise<Store>
+  /** Why the implementation's tests are skipped, if they are. */
+  skip?: string | false
+  /** Opens a new, empty store; what it leaves behind goes at `t`'s teardown. */
+  open: (t: Teardown) => Promise<Store>
 }
 
 const implementations: Implementation[] = [
@@ -82,6 +107,17 @@ const implementations: Implementation[] = [
       const file = newFile()
       await new SqliteStore(file).close()
       return new SqliteStore(file)
+    }
+  },
+  { name: 'PostgresStore', skip: skipPostgres, open: async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }) },
+  {
+    // As for SQLite: a schema that is migrated already.
+    name: 'PostgresStore, reopened',
+    skip: skipPostgres,
+    open: async t => {
+      const schema = newSchema(t)
+      await (await PostgresStore.open(postgresUrl, { schema })).close()
+      return await PostgresStore.open(postgresUrl, { schema })
     }
   }
 ]
@@ -114,9 +150,9 @@ function newClient (id: string, extra: Partial<Client> = {}): Client {
 }
 
 for (const implementation of implementations) {
-  t.test(implementation.name, async t => {
+  t.test(implementation.name, { skip: implementation.skip ?? false }, async t => {
     async function open (t: Teardown): Promise<Store> {
-      const store = await implementation.open()
+      const store = await implementation.open(t)
       t.teardown(() => store.close())
       return store
     }
@@ -607,40 +643,39 @@ for (const implementation of implementations) {
   })
 }
 
-t.test('SqliteStore on a file', async t => {
-  function readMigrations (file: string): Array<{ version: number, name: string, applied_at: number }> {
-    const db = new Database(file, { readonly: true })
-    try {
-      return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as
-        Array<{ version: number, name: string, applied_at: number }>
-    } finally {
-      db.close()
-    }
+
+interface AppliedMigration {
+  version: number
+  name: string
+  applied_at: number
+}
+
+/** A backend that several stores, in one process or in several, share through one database. */
+interface SharedBackend {
+  /** Names a database no store has opened yet (a file, a schema), removed at `t`'s teardown. */
+  newLocation: (t: Teardown) => string
+  open: (location: string) => Promise<Store>
+  /** The expression with which a process of startWorkers opens the store at `location`. */
+  openInWorker: string
+  readMigrations: (location: string) => Promise<AppliedMigration[]>
+  migrations: ReadonlyArray<Migration>
+}
+
+/** The tests of sharing: what one store wrote, another reads, and racing stores agree. */
+function sharedBackendTests (t: Test, backend: SharedBackend): void {
+  async function open (t: Teardown, location: string): Promise<Store> {
+    const store = await backend.open(location)
+    t.teardown(() => store.close())
+    return store
   }
 
   t.test('numbers its migrations 1, 2, 3… in order', async t => {
-    t.strictSame(migrations.map(migration => migration.version), migrations.map((_, index) => index + 1))
-  })
-
-  t.test('creates the directory, uses WAL, and applies each migration once across reopenings', async t => {
-    const file = newFile()
-    await new SqliteStore(file).close()
-    t.ok(fs.existsSync(file), 'the file and its directory exist')
-
-    const applied = readMigrations(file)
-    t.strictSame(applied.map(({ version, name }) => ({ version, name })), migrations.map(({ version, name }) => ({ version, name })))
-
-    await new SqliteStore(file).close()
-    t.strictSame(readMigrations(file), applied, 'reopening applied nothing again')
-
-    const db = new Database(file, { readonly: true })
-    t.teardown(() => db.close())
-    t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
+    t.strictSame(backend.migrations.map(migration => migration.version), backend.migrations.map((_, index) => index + 1))
   })
 
   t.test('keeps everything across close and reopen', async t => {
-    const file = newFile()
-    const store = new SqliteStore(file)
+    const location = backend.newLocation(t)
+    const store = await backend.open(location)
     const alice = await store.createUser(newUser('alice', { email: 'alice@example.com', fullName: 'Alice', scopes: ['read', 'write'] }))
     const updated = await store.updateUser(alice.id, { disabled: true, revokeTokens: true })
     const bob = await store.createUser(newUser('bob'))
@@ -659,8 +694,7 @@ t.test('SqliteStore on a file', async t => {
     await store.revokeAccessToken('j1', 5000)
     await store.close()
 
-    const reopened = new SqliteStore(file)
-    t.teardown(() => reopened.close())
+    const reopened = await open(t, location)
     t.strictSame(await reopened.listUsers(), [updated, bob])
     t.strictSame(await reopened.findUserByUsername('alice'), updated)
     t.strictSame(await reopened.listSigningKeys(), keys)
@@ -671,6 +705,143 @@ t.test('SqliteStore on a file', async t => {
     t.equal(await reopened.isAccessTokenRevoked('j1'), true)
     t.strictSame(await reopened.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000),
       { outcome: 'spent', family: tokens[0]?.family, spentAt: 2000 }, 'reuse is recognised after a restart')
+  })
+
+  t.test('two stores opened one after the other on a new database share one schema and one key', async t => {
+    const location = backend.newLocation(t)
+    const one = await open(t, location)
+    const two = await open(t, location)
+
+    t.equal((await backend.readMigrations(location)).length, backend.migrations.length)
+    const [fromOne, fromTwo] = await Promise.all([
+      one.addFirstSigningKey(signingKey('one', 1000)),
+      two.addFirstSigningKey(signingKey('two', 1000))
+    ])
+    t.equal(fromOne.length, 1, 'one key')
+    t.ok(['one', 'two'].includes(fromOne[0]?.kid ?? ''), 'the key of one of the stores')
+    t.strictSame(fromTwo, fromOne)
+
+    const alice = await one.createUser(newUser('alice'))
+    t.strictSame(await two.findUserById(alice.id), alice, 'a write through one is read through the other')
+    await t.rejects(two.createUser(newUser('alice')), DuplicateUsernameError)
+  })
+
+  t.test('two stores on one database rotating one token: exactly one rotates', async t => {
+    const location = backend.newLocation(t)
+    const one = await open(t, location)
+    const two = await open(t, location)
+    const alice = await one.createUser(newUser('alice'))
+    await one.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+    const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
+    const results = await Promise.all(nexts.map((next, index) =>
+      (index % 2 === 0 ? one : two).rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
+    t.equal(results.filter(result => result.outcome === 'rotated').length, 1)
+    t.equal(results.filter(result => result.outcome === 'spent').length, 9)
+    const stored = await Promise.all(nexts.map(next => two.findRefreshToken(next)))
+    t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
+  })
+
+  t.test('processes opening a new database at the same moment apply the schema once and agree on one key', async t => {
+    // Each process opens every database it is sent as soon as it reads its name, so that the processes race on each new one.
+    const kids = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
+    const children = startWorkers(t, kids, `
+      for await (const location of lines) {
+        const store = ${backend.openInWorker}
+        const keys = await store.addFirstSigningKey({ kid: name, alg: 'ES256', privateKey: name, publicKey: name, createdAt: 1000 })
+        await store.close()
+        process.stdout.write(JSON.stringify(keys) + '\\n')
+      }
+    `)
+
+    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
+    for (let round = 1; round <= 5; round++) {
+      const location = backend.newLocation(t)
+      for (const { child } of children) child.stdin.write(`${location}\n`)
+      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as SigningKey[]))
+
+      t.equal(results[0]?.length, 1, `round ${round}: one key`)
+      t.ok(kids.includes(results[0]?.[0]?.kid ?? ''), `round ${round}: the key of one of the processes`)
+      t.strictSame(results, kids.map(() => results[0]), `round ${round}: every process got that key`)
+      t.strictSame((await backend.readMigrations(location)).map(({ version }) => version), backend.migrations.map(({ version }) => version),
+        `round ${round}: each migration applied once`)
+    }
+    for (const { child } of children) child.stdin.end()
+    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), kids.map(() => 0), 'every process exited cleanly')
+  })
+
+  t.test('processes rotating one token at the same moment: exactly one rotates', async t => {
+    // Each process opens the database first and rotates only when sent the hash, so that the rotations race.
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
+    const children = startWorkers(t, names, `
+      for await (const location of lines) {
+        const store = ${backend.openInWorker}
+        process.stdout.write('open\\n')
+        const hash = (await lines.next()).value
+        const result = await store.rotateRefreshToken(hash, { hash: hash + '-' + name, createdAt: 2000, expiresAt: 6000 }, 2000)
+        await store.close()
+        process.stdout.write(JSON.stringify(result) + '\\n')
+      }
+    `)
+
+    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
+    for (let round = 1; round <= 5; round++) {
+      const location = backend.newLocation(t)
+      const store = await backend.open(location)
+      const alice = await store.createUser(newUser('alice'))
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+      for (const { child } of children) child.stdin.write(`${location}\n`)
+      for (const { nextLine } of children) t.equal(await nextLine(), 'open', `round ${round}: opened`)
+      for (const { child } of children) child.stdin.write('t1\n')
+      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as RotationResult))
+
+      const winners = names.filter((_, index) => results[index]?.outcome === 'rotated')
+      t.equal(winners.length, 1, `round ${round}: one process rotated`)
+      t.equal(results.filter(result => result.outcome === 'spent').length, names.length - 1, `round ${round}: the others saw it spent`)
+      for (const name of names) {
+        t.equal(await store.findRefreshToken(`t1-${name}`) !== null, winners.includes(name), `round ${round}: ${name}'s token stored only if it won`)
+      }
+      await store.close()
+    }
+    for (const { child } of children) child.stdin.end()
+    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), names.map(() => 0), 'every process exited cleanly')
+  })
+}
+
+function readSqliteMigrations (file: string): AppliedMigration[] {
+  const db = new Database(file, { readonly: true })
+  try {
+    return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as AppliedMigration[]
+  } finally {
+    db.close()
+  }
+}
+
+t.test('SqliteStore on a file', async t => {
+  sharedBackendTests(t, {
+    // The files go with the temporary directory.
+    newLocation: () => newFile(),
+    open: async file => new SqliteStore(file),
+    openInWorker: 'new SqliteStore(location)',
+    readMigrations: async file => readSqliteMigrations(file),
+    migrations
+  })
+
+  t.test('creates the directory, uses WAL, and applies each migration once across reopenings', async t => {
+    const file = newFile()
+    await new SqliteStore(file).close()
+    t.ok(fs.existsSync(file), 'the file and its directory exist')
+
+    const applied = readSqliteMigrations(file)
+    t.strictSame(applied.map(({ version, name }) => ({ version, name })), migrations.map(({ version, name }) => ({ version, name })))
+
+    await new SqliteStore(file).close()
+    t.strictSame(readSqliteMigrations(file), applied, 'reopening applied nothing again')
+
+    const db = new Database(file, { readonly: true })
+    t.teardown(() => db.close())
+    t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   })
 
   t.test('migration 2 upgrades a database made by migration 1 and keeps its users', async t => {
@@ -689,7 +860,7 @@ t.test('SqliteStore on a file', async t => {
 
     const store = new SqliteStore(file)
     t.teardown(() => store.close())
-    const applied = readMigrations(file)
+    const applied = readSqliteMigrations(file)
     t.strictSame(applied.map(({ version }) => version), migrations.map(({ version }) => version))
     t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
     const alice = await store.findUserByUsername('alice')
@@ -700,111 +871,125 @@ t.test('SqliteStore on a file', async t => {
     await store.revokeAccessToken('j1', 5000)
     t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
     await new SqliteStore(file).close()
-    t.strictSame(readMigrations(file), applied, 'reopening applied nothing again')
+    t.strictSame(readSqliteMigrations(file), applied, 'reopening applied nothing again')
+  })
+})
+
+async function readPostgresMigrations (schema: string): Promise<AppliedMigration[]> {
+  const { rows } = await admin.query<AppliedMigration>(
+    `SELECT version, name, applied_at::float8 AS applied_at FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`
+  )
+  return rows
+}
+
+/**
+ * Opens `count` stores on `schema` at the same moment, each closed at teardown. It waits for every
+ * one even when one fails, so that none is still opening, and creates the schema again, after its drop.
+ */
+async function openAtOnce (t: Teardown, count: number, url: string, schema: string): Promise<PostgresStore[]> {
+  const settled = await Promise.allSettled(Array.from({ length: count }, () => PostgresStore.open(url, { schema })))
+  const stores = settled.flatMap(result => result.status === 'fulfilled' ? [result.value] : [])
+  for (const store of stores) t.teardown(() => store.close())
+  for (const result of settled) if (result.status === 'rejected') throw result.reason
+  return stores
+}
+
+t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
+  sharedBackendTests(t, {
+    newLocation: newSchema,
+    open: async schema => await PostgresStore.open(postgresUrl, { schema }),
+    openInWorker: 'await PostgresStore.open(process.env.TEST_POSTGRES_URL, { schema: location })',
+    readMigrations: readPostgresMigrations,
+    migrations: postgresMigrations
   })
 
-  t.test('two stores opened one after the other on a new file share one schema and one key', async t => {
-    const file = newFile()
-    const one = new SqliteStore(file)
-    const two = new SqliteStore(file)
-    t.teardown(() => one.close())
-    t.teardown(() => two.close())
-
-    t.equal(readMigrations(file).length, migrations.length)
-    const [fromOne, fromTwo] = await Promise.all([
-      one.addFirstSigningKey(signingKey('one', 1000)),
-      two.addFirstSigningKey(signingKey('two', 1000))
-    ])
-    t.strictSame(fromOne, [signingKey('one', 1000)])
-    t.strictSame(fromTwo, fromOne)
-
-    const alice = await one.createUser(newUser('alice'))
-    t.strictSame(await two.findUserById(alice.id), alice, 'a write through one is read through the other')
-    await t.rejects(two.createUser(newUser('alice')), DuplicateUsernameError)
-  })
-
-  t.test('two stores on one file rotating one token: exactly one rotates', async t => {
-    const file = newFile()
-    const one = new SqliteStore(file)
-    const two = new SqliteStore(file)
-    t.teardown(() => one.close())
-    t.teardown(() => two.close())
-    const alice = await one.createUser(newUser('alice'))
-    await one.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
-
-    const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
-    const results = await Promise.all(nexts.map((next, index) =>
-      (index % 2 === 0 ? one : two).rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
-    t.equal(results.filter(result => result.outcome === 'rotated').length, 1)
-    t.equal(results.filter(result => result.outcome === 'spent').length, 9)
-    const stored = await Promise.all(nexts.map(next => two.findRefreshToken(next)))
-    t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
-  })
-
-  t.test('processes opening a new file at the same moment apply the schema once and agree on one key', async t => {
-    // Each process opens every file it is sent as soon as it reads its name, so that the processes race on each new file.
-    const kids = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
-    const children = startWorkers(t, kids, `
-      for await (const file of lines) {
-        const store = new SqliteStore(file)
-        const keys = await store.addFirstSigningKey({ kid: name, alg: 'ES256', privateKey: name, publicKey: name, createdAt: 1000 })
-        await store.close()
-        process.stdout.write(JSON.stringify(keys) + '\\n')
-      }
-    `)
-
-    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
+  t.test('stores opened at the same instant on a new schema apply the migrations once and agree on one key', async t => {
     for (let round = 1; round <= 5; round++) {
-      const file = newFile()
-      for (const { child } of children) child.stdin.write(`${file}\n`)
-      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as SigningKey[]))
+      const schema = newSchema(t)
+      const kids = ['s1', 's2', 's3', 's4', 's5', 's6']
+      const stores = await openAtOnce(t, kids.length, postgresUrl, schema)
+      const results = await Promise.all(stores.map((store, index) => store.addFirstSigningKey(signingKey(kids[index]!, 1000))))
 
       t.equal(results[0]?.length, 1, `round ${round}: one key`)
-      t.ok(kids.includes(results[0]?.[0]?.kid ?? ''), `round ${round}: the key of one of the processes`)
-      t.strictSame(results, kids.map(() => results[0]), `round ${round}: every process got that key`)
-      t.strictSame(readMigrations(file).map(({ version }) => version), migrations.map(({ version }) => version),
+      t.ok(kids.includes(results[0]?.[0]?.kid ?? ''), `round ${round}: the key of one of the stores`)
+      t.strictSame(results, kids.map(() => results[0]), `round ${round}: every store got that key`)
+      t.strictSame((await readPostgresMigrations(schema)).map(({ version }) => version), postgresMigrations.map(({ version }) => version),
         `round ${round}: each migration applied once`)
     }
-    for (const { child } of children) child.stdin.end()
-    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), kids.map(() => 0), 'every process exited cleanly')
   })
 
-  t.test('processes rotating one token at the same moment: exactly one rotates', async t => {
-    // Each process opens the file first and rotates only when sent the hash, so that the rotations race.
-    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
-    const children = startWorkers(t, names, `
-      for await (const file of lines) {
-        const store = new SqliteStore(file)
-        process.stdout.write('open\\n')
-        const hash = (await lines.next()).value
-        const result = await store.rotateRefreshToken(hash, { hash: hash + '-' + name, createdAt: 2000, expiresAt: 6000 }, 2000)
-        await store.close()
-        process.stdout.write(JSON.stringify(result) + '\\n')
-      }
+  t.test('keeps one key and one winner when the server\'s default isolation is SERIALIZABLE', async t => {
+    // Set for these connections only, through the URL's options parameter.
+    const url = withQuery(postgresUrl, `options=${encodeURIComponent('-c default_transaction_isolation=serializable')}`)
+    const schema = newSchema(t)
+    const stores = await openAtOnce(t, 4, url, schema)
+
+    const keys = await Promise.all(stores.map((store, index) => store.addFirstSigningKey(signingKey(`k${index}`, 1000))))
+    t.equal(keys[0]?.length, 1, 'one key')
+    t.strictSame(keys, stores.map(() => keys[0]), 'every store got that key')
+
+    const alice = await stores[0]!.createUser(newUser('alice'))
+    await stores[0]!.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+    const results = await Promise.all(Array.from({ length: 8 }, (_, index) =>
+      stores[index % stores.length]!.rotateRefreshToken('t1', newToken(`next-${index}`, 2000, 6000), 2000)))
+    t.equal(results.filter(result => result.outcome === 'rotated').length, 1, 'one rotation')
+    t.equal(results.filter(result => result.outcome === 'spent').length, 7, 'the others saw it spent')
+  })
+
+  t.test('creates a missing schema, and uses an existing one without touching what else it holds', async t => {
+    const schema = newSchema(t)
+    const quoted = pg.escapeIdentifier(schema)
+    await admin.query(`CREATE SCHEMA ${quoted}`)
+    await admin.query(`CREATE TABLE ${quoted}.other (id INTEGER)`)
+    const store = await PostgresStore.open(postgresUrl, { schema })
+    t.teardown(() => store.close())
+    await store.createUser(newUser('alice'))
+    const { rows } = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema])
+    t.strictSame(rows.map(row => row.table_name), [
+      'clients', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations', 'signing_keys', 'users'
+    ])
+  })
+
+  t.test('every pooled connection works in the store\'s schema', async t => {
+    const schema = newSchema(t)
+    const store = await PostgresStore.open(postgresUrl, { schema })
+    t.teardown(() => store.close())
+    const alice = await store.createUser(newUser('alice'))
+    // More at once than one connection serves, so that the pool opens several.
+    const found = await Promise.all(Array.from({ length: 20 }, () => store.findUserById(alice.id)))
+    t.strictSame(found, found.map(() => alice))
+  })
+
+  t.test('migration 2 upgrades a schema made by migration 1 and keeps its users', async t => {
+    const schema = newSchema(t)
+    const quoted = pg.escapeIdentifier(schema)
+    // The schema as PostgresStore left it before migration 2 existed.
+    await admin.query(`
+      BEGIN;
+      CREATE SCHEMA ${quoted};
+      SET LOCAL search_path TO ${quoted};
+      CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+      ${postgresMigrations[0]!.sql};
+      INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, ${pg.escapeLiteral(postgresMigrations[0]!.name)}, 1000);
+      INSERT INTO users (id, username, email, full_name, scopes, disabled, password_hash, token_version, created_at)
+      VALUES ('00000000-0000-4000-8000-000000000001', 'alice', NULL, NULL, '["read"]', false, 'hash', 0, 1000);
+      COMMIT;
     `)
 
-    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
-    for (let round = 1; round <= 5; round++) {
-      const file = newFile()
-      const store = new SqliteStore(file)
-      const alice = await store.createUser(newUser('alice'))
-      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+    const store = await PostgresStore.open(postgresUrl, { schema })
+    t.teardown(() => store.close())
+    const applied = await readPostgresMigrations(schema)
+    t.strictSame(applied.map(({ version }) => version), postgresMigrations.map(({ version }) => version))
+    t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
+    const alice = await store.findUserByUsername('alice')
+    t.equal(alice?.id, '00000000-0000-4000-8000-000000000001')
 
-      for (const { child } of children) child.stdin.write(`${file}\n`)
-      for (const { nextLine } of children) t.equal(await nextLine(), 'open', `round ${round}: opened`)
-      for (const { child } of children) child.stdin.write('t1\n')
-      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as RotationResult))
-
-      const winners = names.filter((_, index) => results[index]?.outcome === 'rotated')
-      t.equal(winners.length, 1, `round ${round}: one process rotated`)
-      t.equal(results.filter(result => result.outcome === 'spent').length, names.length - 1, `round ${round}: the others saw it spent`)
-      for (const name of names) {
-        t.equal(await store.findRefreshToken(`t1-${name}`) !== null, winners.includes(name), `round ${round}: ${name}'s token stored only if it won`)
-      }
-      await store.close()
-    }
-    for (const { child } of children) child.stdin.end()
-    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), names.map(() => 0), 'every process exited cleanly')
+    await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
+    await store.createClient(newClient('web'))
+    await store.revokeAccessToken('j1', 5000)
+    t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
+    await (await PostgresStore.open(postgresUrl, { schema })).close()
+    t.strictSame(await readPostgresMigrations(schema), applied, 'reopening applied nothing again')
   })
 })
 
@@ -836,10 +1021,35 @@ t.test('openStore', async t => {
     t.notOk(fs.existsSync(path.join(tmp, ':memory:')), 'no file named :memory:')
   })
 
+  t.test("'postgres://…?schema=<name>' and 'postgresql://…' open a PostgresStore in that schema", { skip: skipPostgres }, async t => {
+    for (const url of [postgresUrl, postgresUrl.replace(/^postgres(ql)?:/, 'postgresql:')]) {
+      const schema = newSchema(t)
+      const store = await openStore(withQuery(url, `schema=${encodeURIComponent(schema)}`))
+      t.teardown(() => store.close())
+      t.ok(store instanceof PostgresStore, `${url.split(':')[0]}: a PostgresStore`)
+      await store.createUser(newUser('alice'))
+      const { rows } = await admin.query(`SELECT username FROM ${pg.escapeIdentifier(schema)}.users`)
+      t.strictSame(rows, [{ username: 'alice' }], `${url.split(':')[0]}: written in the schema`)
+    }
+  })
+
+  t.test('a PostgreSQL URL that fails never shows its password', async t => {
+    // Port 1 on the loopback refuses at once, so that this needs no server.
+    for (const url of ['postgres://u:secret@127.0.0.1:1/db', 'postgresql://u:secret@127.0.0.1:1/db?schema=s&sslmode=disable']) {
+      const err = await openStore(url).then(() => null, (err: Error) => err)
+      t.ok(err instanceof Error, `${url.split(':')[0]} rejects`)
+      t.notMatch(err?.message, 'secret')
+      t.notMatch(err?.stack, 'secret')
+    }
+    const err = await openStore('postgres://u:secret@h/db?schema=').then(() => null, (err: Error) => err)
+    t.match(err?.message, "empty 'schema' parameter")
+    t.notMatch(err?.message, 'secret')
+  })
+
   t.test('rejects other forms, naming the scheme and never the password', async t => {
     const cases: Array<[url: string, scheme: string]> = [
       ['mysql://u:secret@h/db', "'mysql:'"],
-      ['postgres://u:secret@h/db', "'postgres:'"],
+      ['postgres:u:secret@h/db', "'postgres:'"],
       ['memory:secret', "'memory:'"]
     ]
     for (const [url, scheme] of cases) {
@@ -847,6 +1057,7 @@ t.test('openStore', async t => {
       t.ok(err instanceof Error, `${scheme} rejects`)
       t.match(err?.message, `scheme ${scheme}`)
       t.match(err?.message, 'sqlite:<path>', 'lists the supported forms')
+      t.match(err?.message, 'postgres://', 'lists PostgreSQL among them')
       t.notMatch(err?.message, 'secret')
     }
     await t.rejects(openStore('./secret.db'), { message: /without a scheme/ })
