@@ -4,6 +4,7 @@ import cors from '@fastify/cors'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.js'
 import docs from './plugins/docs.js'
+import security from './plugins/security.js'
 import oauth2Password from './plugins/auth.js'
 
 /** The standalone server's scopes: the names of FastAPI's security tutorial, so its clients work unchanged. */
@@ -29,6 +30,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
   if (config.CORS_ORIGINS.length > 0) {
     await fastify.register(cors, { origin: config.CORS_ORIGINS, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'] })
   }
+  await fastify.register(security)
   // The docs plugin first, so that it sees every route; the auth plugin next, so that
   // `authenticate` exists when the routes load.
   await fastify.register(docs, { scopes: SCOPES })

@@ -12,6 +12,23 @@ export interface DocsOptions {
 const API_VERSION = '1.0.0'
 
 /**
+ * What Swagger UI's page may load: its own scripts, styles and images from /docs/static and the
+ * calls it makes to this server, nothing from elsewhere. No `upgrade-insecure-requests`: the
+ * standalone server speaks plain HTTP unless TLS is configured, and its page would break.
+ */
+const DOCS_CSP = {
+  'default-src': "'self'",
+  'base-uri': "'self'",
+  'form-action': "'self'",
+  'frame-ancestors': "'none'",
+  'img-src': "'self' data:",
+  'object-src': "'none'",
+  'script-src': "'self'",
+  'script-src-attr': "'none'",
+  'style-src': "'self'"
+}
+
+/**
  * The OpenAPI document at /docs/json and Swagger UI at /docs. Registered before every route, so
  * that it sees them all; each protected route brings its own security requirement (plugins/auth.ts).
  */
@@ -25,9 +42,21 @@ async function docs (fastify: FastifyInstance, options: DocsOptions): Promise<vo
         version: API_VERSION
       },
       components: { securitySchemes: { [SECURITY_SCHEME]: securityScheme(options.scopes) } }
-    }
+    },
+    // Shared schemas appear under their `$id` (`OAuthError`), not as `def-0`.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
+    // Fastify serves an autoloaded folder's `/` route at both `/users/me` and `/users/me/`, and
+    // hands the onRoute hooks the options of the second: the document names the first, the one
+    // SPEC §2 names. No route of this server is declared with a trailing slash.
+    transform: ({ schema, url }) => ({ schema, url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url })
   })
-  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  await fastify.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: DOCS_CSP,
+    // The standalone layout's top bar draws Swagger's logo, an SVG with an inline <style> that
+    // DOCS_CSP refuses, and a box to load other documents, which DOCS_CSP would not fetch either.
+    uiConfig: { layout: 'BaseLayout' }
+  })
 }
 
 export default fp(docs, { name: 'docs', fastify: '5.x' })

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { PASSWORD_MAX_LENGTH } from '../passwords/hasher.js'
+import { documented, header } from './responses.js'
 
 // Parameters are plain strings: a repeated one arrives as an array and fails the schema, which
 // RFC 6749 §3.2 requires (`invalid_request`). Unknown parameters are ignored, as §3.2 says.
@@ -31,6 +32,22 @@ export const OAuthErrorResponse = Type.Object({
 }, { $id: 'OAuthError' })
 export type OAuthErrorResponse = Static<typeof OAuthErrorResponse>
 
+/** A response of the OAuth endpoints whose body is an `OAuthError` (registered by plugins/auth/endpoints.ts). */
+export const oauthError = (description: string, headers?: Parameters<typeof documented>[2]) =>
+  documented({ $ref: 'OAuthError#' }, description, headers)
+
+/** What a client whose authentication failed gets back when it tried HTTP Basic (RFC 6749 §5.2). */
+export const BASIC_CHALLENGE = { 'WWW-Authenticate': header('A `Basic` challenge, when the client tried HTTP Basic') }
+
+/** How many seconds to wait before trying again (RFC 9110 §10.2.3). */
+export const RETRY_AFTER = { 'Retry-After': header('Seconds to wait before trying again') }
+
+/** RFC 6749 §5.1: nothing the token endpoints answer may be cached. */
+export const NO_STORE = {
+  'Cache-Control': header('`no-store`'),
+  Pragma: header('`no-cache`')
+}
+
 export const Jwks = Type.Object({
   keys: Type.Array(Type.Object({
     kid: Type.String(),
@@ -41,7 +58,7 @@ export const Jwks = Type.Object({
 })
 
 export const RevocationRequest = Type.Object({
-  token: Type.String({ description: 'An access token or a refresh token', maxLength: 16384 }),
+  token: Type.String({ description: 'An access token or a refresh token', minLength: 1, maxLength: 16384 }),
   token_type_hint: parameter('`access_token` or `refresh_token`; a hint only', 64),
   client_id: parameter('The client, when it authenticates in the body', 256),
   client_secret: parameter('The client\'s secret, when it authenticates in the body', 1024)

@@ -43,14 +43,15 @@ export function clientCredentials (
 ): ClientCredentials {
   const basic = basicCredentials(authorization)
   const named = basic !== null && basic.clientId !== ''
-  if (named && (body.client_id !== undefined || body.client_secret !== undefined)) {
+  // RFC 6749 §3.1: a parameter without a value counts as omitted.
+  const clientId = body.client_id === '' ? undefined : body.client_id
+  const clientSecret = body.client_secret === '' ? undefined : body.client_secret
+  if (named && (clientId !== undefined || clientSecret !== undefined)) {
     throw invalidRequest('Client credentials were sent both in the Authorization header and in the body')
   }
   if (named) return { clientId: basic.clientId, secret: basic.secret, method: 'basic' }
-  if (body.client_id !== undefined && body.client_id !== '') {
-    return { clientId: body.client_id, secret: body.client_secret ?? null, method: 'body' }
-  }
-  if (body.client_secret !== undefined) throw invalidRequest('client_secret was sent without client_id')
+  if (clientId !== undefined) return { clientId, secret: clientSecret ?? null, method: 'body' }
+  if (clientSecret !== undefined) throw invalidRequest('client_secret was sent without client_id')
   return { clientId: FIRST_PARTY, secret: null, method: 'none' }
 }
 

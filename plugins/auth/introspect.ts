@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { IntrospectionResponse, RevocationRequest } from '../../schemas/oauth.js'
+import { BASIC_CHALLENGE, IntrospectionResponse, RevocationRequest, oauthError } from '../../schemas/oauth.js'
+import { documented } from '../../schemas/responses.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { invalidClient } from '../../tokens/errors.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
-import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
 
 const INACTIVE: IntrospectionResponse = { active: false }
 
@@ -57,6 +58,7 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
   }
 
   fastify.post('/introspect', {
+    bodyLimit: FORM_BODY_LIMIT,
     onRequest: async (_request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     },
@@ -66,9 +68,10 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
       consumes: ['application/x-www-form-urlencoded'],
       body: RevocationRequest,
       response: {
-        200: IntrospectionResponse,
-        400: { $ref: 'OAuthError#' },
-        401: { $ref: 'OAuthError#' }
+        200: documented(IntrospectionResponse, 'Whether the token is live, and if so its claims'),
+        400: oauthError('`invalid_request`: a parameter is missing or repeated, or the body is not a form'),
+        401: oauthError('`invalid_client`: no confidential client authenticated', BASIC_CHALLENGE),
+        413: oauthError('`invalid_request`: the body is too large')
       }
     }
   }, async (request) => {

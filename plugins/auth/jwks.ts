@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Jwks } from '../../schemas/oauth.js'
+import { documented } from '../../schemas/responses.js'
 import type { EndpointOptions } from './endpoints.js'
 
 /** The public keys that verify access tokens (RFC 7517), for resource servers that verify on their own. */
@@ -8,7 +9,7 @@ const jwks: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { keys 
     schema: {
       summary: 'The public keys that verify access tokens',
       tags: ['oauth2'],
-      response: { 200: Jwks }
+      response: { 200: documented(Jwks, 'The JSON Web Key Set (RFC 7517)') }
     }
   }, async (_request, reply) => {
     // Short enough that a rotated key reaches verifiers soon after it starts signing.

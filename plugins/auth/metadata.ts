@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServerMetadata } from '../../schemas/oauth.js'
+import { documented } from '../../schemas/responses.js'
 import type { EndpointOptions } from './endpoints.js'
 
 /** RFC 8414: what this server is and can do, for clients that configure themselves. */
@@ -24,7 +25,7 @@ const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { i
     schema: {
       summary: 'Authorization server metadata (RFC 8414)',
       tags: ['oauth2'],
-      response: { 200: ServerMetadata }
+      response: { 200: documented(ServerMetadata, 'The metadata document') }
     }
   }, async () => document)
 }

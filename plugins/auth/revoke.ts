@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { RevocationRequest } from '../../schemas/oauth.js'
+import { BASIC_CHALLENGE, RevocationRequest, oauthError } from '../../schemas/oauth.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { Type } from '@sinclair/typebox'
-import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
 
 /**
  * RFC 7009. Answers 200 to any well-formed request from an authenticated client, whether the token
@@ -14,6 +14,7 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
   const { store, verifier, revocations } = options
 
   fastify.post('/revoke', {
+    bodyLimit: FORM_BODY_LIMIT,
     onRequest: async (_request, reply) => {
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     },
@@ -24,8 +25,9 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
       body: RevocationRequest,
       response: {
         200: Type.Object({}, { description: 'Revoked, or nothing to revoke' }),
-        400: { $ref: 'OAuthError#' },
-        401: { $ref: 'OAuthError#' }
+        400: oauthError('`invalid_request`: a parameter is missing or repeated, or the body is not a form'),
+        401: oauthError('`invalid_client`: a client was named and did not authenticate', BASIC_CHALLENGE),
+        413: oauthError('`invalid_request`: the body is too large')
       }
     }
   }, async (request) => {

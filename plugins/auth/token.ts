@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { TokenRequest, TokenResponse } from '../../schemas/oauth.js'
+import { NO_STORE, RETRY_AFTER, BASIC_CHALLENGE, TokenRequest, TokenResponse, oauthError } from '../../schemas/oauth.js'
+import { documented } from '../../schemas/responses.js'
 import { canonicalUsername, usernameProblem } from '../../passwords/username.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import {
@@ -10,7 +11,7 @@ import {
 import { grantScopes, parseScope } from '../../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
 import type { Client, User } from '../../store/types.js'
-import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
 const BAD_CREDENTIALS = 'Invalid username or password'
@@ -139,6 +140,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
   }
 
   fastify.post('/token', {
+    bodyLimit: FORM_BODY_LIMIT,
     onRequest: async (_request, reply) => {
       // RFC 6749 §5.1: nothing a token endpoint answers may be cached, errors included.
       reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
@@ -149,15 +151,18 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       consumes: ['application/x-www-form-urlencoded'],
       body: TokenRequest,
       response: {
-        200: TokenResponse,
-        400: { $ref: 'OAuthError#' },
-        401: { $ref: 'OAuthError#' },
-        429: { $ref: 'OAuthError#' },
-        503: { $ref: 'OAuthError#' }
+        200: documented(TokenResponse, 'The tokens', NO_STORE),
+        400: oauthError('`invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`'),
+        401: oauthError('`invalid_client`: a client was named and did not authenticate', BASIC_CHALLENGE),
+        413: oauthError('`invalid_request`: the body is too large'),
+        429: oauthError('`invalid_request`: too many failed logins for this username or from this address', RETRY_AFTER),
+        503: oauthError('`temporarily_unavailable`: the server cannot take logins right now', RETRY_AFTER)
       }
     }
   }, async (request) => {
     const body = request.body
+    // RFC 6749 §3.1: a parameter without a value counts as omitted.
+    if (body.grant_type === '') throw invalidRequest('Missing parameter: grant_type')
     if (body.grant_type !== 'password' && body.grant_type !== 'refresh_token') {
       throw unsupportedGrantType('grant_type must be password or refresh_token')
     }

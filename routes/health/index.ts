@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Status } from '../../schemas/users.js'
+import { documented } from '../../schemas/responses.js'
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
-    schema: { summary: 'Whether the server and its store answer', tags: ['status'], response: { 200: Status, 503: Status } }
+    schema: { summary: 'Whether the server and its store answer', tags: ['status'], response: { 200: documented(Status, '`ok`'), 503: documented(Status, '`unavailable`: the store does not answer') } }
   }, async (request, reply) => {
     try {
       await fastify.authStore.ping()

@@ -1,0 +1,24 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { documented, header } from './responses.js'
+
+/** Fastify's error object, the body of every refusal of a protected route (SPEC §4). */
+export const BearerErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.Optional(Type.String({ description: 'A stable code, such as `OAUTH2_INSUFFICIENT_SCOPE`' })),
+  error: Type.String({ description: 'The status text' }),
+  message: Type.String()
+}, { $id: 'BearerError', description: 'Fastify\'s error object; the RFC 6750 challenge is in `WWW-Authenticate`' })
+export type BearerErrorResponse = Static<typeof BearerErrorResponse>
+
+const challenge = (description: string) => ({ 'WWW-Authenticate': header(description) })
+const body = { $ref: 'BearerError#' }
+
+/** The refusals of `authenticate` (RFC 6750 §3), for every route it protects. */
+export const BearerErrorResponses = {
+  400: documented(body, 'The Authorization header is malformed',
+    challenge('`Bearer realm="…", error="invalid_request", error_description="…"`')),
+  401: documented(body, 'No bearer token, or one that is invalid, expired or revoked',
+    challenge('`Bearer realm="…"` when no token was sent, else with `error="invalid_token", error_description="…"`')),
+  403: documented(body, 'The access token lacks a scope this route needs',
+    challenge('`Bearer realm="…", error="insufficient_scope", scope="…"` with every scope the route needs'))
+}
