@@ -1,18 +1,23 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import { Writable } from 'node:stream'
+import { createSigner } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import app from '../app.js'
 import { loadConfig } from '../config/index.js'
 import { loggerOptions } from '../config/logger.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
-import type { Store, User } from '../store/types.js'
+import type { SigningKey, Store, User } from '../store/types.js'
 
 /** Cheap argon2id parameters: tests exercise the flow, not the cost. */
 export const TEST_ARGON2 = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1' }
 
 export const PASSWORD = 'correct horse battery staple'
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+/** The issuer `build` runs with when `env` sets no ISSUER. */
+const ISSUER = 'http://127.0.0.1:3000'
 
 export interface Built {
   app: FastifyInstance
@@ -74,4 +79,80 @@ export async function login (
   })
   if (response.statusCode !== 200) throw new Error(`login failed: ${response.statusCode} ${response.body}`)
   return response.json()
+}
+
+/** POSTs a form body (a string is sent as it is) to /token. */
+export async function token (
+  app: FastifyInstance,
+  fields: Record<string, string> | string,
+  headers: Record<string, string> = {}
+): Promise<LightMyRequestResponse> {
+  const payload = typeof fields === 'string' ? fields : new URLSearchParams(fields).toString()
+  return await app.inject({ method: 'POST', url: '/token', payload, headers: { ...FORM, ...headers } })
+}
+
+/** POSTs a refresh_token grant for `refreshToken` to /token, with extra fields. */
+export async function refresh (app: FastifyInstance, refreshToken: string, fields: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return await token(app, { grant_type: 'refresh_token', refresh_token: refreshToken, ...fields })
+}
+
+/** GETs /users/me with `accessToken` as the bearer. */
+export async function me (app: FastifyInstance, accessToken: string): Promise<LightMyRequestResponse> {
+  return await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
+}
+
+/** The payload of a JWT, unverified. */
+export function claims (jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+}
+
+/** The refresh token of a login; fails the test when there is none. */
+export function refreshTokenOf (body: { refresh_token?: string }): string {
+  if (typeof body.refresh_token !== 'string') throw new Error('the login returned no refresh token')
+  return body.refresh_token
+}
+
+/** Creates a client directly in the app's store, its secret hashed with the test argon2 parameters (`null`: a public client). */
+export async function createClient (app: FastifyInstance, id: string, secret: string | null, scopes = ['me', 'items']): Promise<void> {
+  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await app.authStore.createClient({ id, secretHash: secret === null ? null : await hasher.hash(secret), scopes, createdAt: Date.now() })
+}
+
+/** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks before the id and secret are joined. */
+const formEncode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2)
+
+/** An RFC 6749 §2.3.1 Basic header value for `id` and `secret`. */
+export function basic (id: string, secret: string): string {
+  return `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`
+}
+
+/** Signs `payload` as an access token with `key`, the header as the server writes it unless `header` says otherwise. */
+export function sign (key: SigningKey, payload: Record<string, unknown>, header: Record<string, unknown> = {}): string {
+  const signer = createSigner({
+    key: key.privateKey,
+    algorithm: key.alg,
+    kid: key.kid,
+    header: { alg: key.alg, typ: 'at+jwt', ...header }
+  })
+  return signer(payload)
+}
+
+/** The RFC 6749 §5.2 error shape: the status, `Cache-Control: no-store`, JSON, exactly `error` and `error_description`, the code, a string description. */
+export function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
+  t.equal(response.statusCode, status, response.body)
+  t.equal(response.headers['cache-control'], 'no-store')
+  t.match(response.headers['content-type'], /^application\/json/)
+  const body = response.json()
+  t.same(Object.keys(body).sort(), ['error', 'error_description'])
+  t.equal(body.error, error)
+  t.type(body.error_description, 'string')
+}
+
+/** 401 on a protected route with an RFC 6750 invalid_token challenge; `description`, when given, must match its error_description. */
+export function assertInvalidToken (t: Test, response: LightMyRequestResponse, description?: RegExp): void {
+  t.equal(response.statusCode, 401, response.body)
+  t.equal(response.json().code, 'OAUTH2_INVALID_TOKEN')
+  const challenge = response.headers['www-authenticate']
+  t.match(challenge, new RegExp(`^Bearer realm="${ISSUER}", error="invalid_token", error_description="[^"]+"$`))
+  if (description !== undefined) t.match(String(challenge).replace(/^.*error_description="/, ''), description)
 }

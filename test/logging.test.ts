@@ -1,17 +1,8 @@
 import t from 'tap'
-import { build, addUser, login, PASSWORD } from './helper.js'
+import { build, addUser, login, PASSWORD, token } from './helper.js'
 
 const WRONG_PASSWORD = 'a wrong password that must never be logged'
 const CLIENT_SECRET = 'client-secret-that-must-never-be-logged'
-
-async function token (app: Awaited<ReturnType<typeof build>>['app'], fields: Record<string, string>, headers: Record<string, string> = {}) {
-  return await app.inject({
-    method: 'POST',
-    url: '/token',
-    payload: new URLSearchParams({ grant_type: 'password', ...fields }).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }
-  })
-}
 
 t.test('logs hold no password, token or client secret, and one audit line per login attempt', async t => {
   const { app, logs, logText } = await build(t)
@@ -28,7 +19,7 @@ t.test('logs hold no password, token or client secret, and one audit line per lo
   const tokens: string[] = []
   const refreshTokens: string[] = []
   for (const { fields, status } of attempts) {
-    const response = await token(app, fields)
+    const response = await token(app, { grant_type: 'password', ...fields })
     t.equal(response.statusCode, status, response.body)
     if (status === 200) {
       tokens.push(response.json().access_token)
@@ -62,9 +53,9 @@ t.test('logs hold no password, token or client secret, and one audit line per lo
   t.equal(refreshed.statusCode, 200, refreshed.body)
   tokens.push(refreshed.json().access_token)
   refreshTokens.push(refreshed.json().refresh_token)
-  const withSecret = await token(app, { username: 'johndoe', password: PASSWORD, client_id: 'other', client_secret: CLIENT_SECRET })
+  const withSecret = await token(app, { grant_type: 'password', username: 'johndoe', password: PASSWORD, client_id: 'other', client_secret: CLIENT_SECRET })
   t.equal(withSecret.statusCode, 401, withSecret.body)
-  const basic = await token(app, { username: 'johndoe', password: PASSWORD }, {
+  const basic = await token(app, { grant_type: 'password', username: 'johndoe', password: PASSWORD }, {
     authorization: `Basic ${Buffer.from(`other:${CLIENT_SECRET}`).toString('base64')}`
   })
   t.equal(basic.statusCode, 401, basic.body)

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, PASSWORD } from '../helper.js'
+import { build, addUser, PASSWORD, basic, claims, assertOAuthError } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -13,29 +13,6 @@ async function passwordGrant (
 ): Promise<LightMyRequestResponse> {
   const payload = new URLSearchParams({ grant_type: 'password', username: 'johndoe', password: PASSWORD, ...fields }).toString()
   return await app.inject({ method: 'POST', url: '/token', payload, headers: { ...FORM, ...headers } })
-}
-
-/** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks before the id and secret are joined. */
-const formEncode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2)
-
-/** An RFC 6749 §2.3.1 Basic header. */
-const basic = (id: string, secret: string): string =>
-  `Basic ${Buffer.from(`${formEncode(id)}:${formEncode(secret)}`).toString('base64')}`
-
-/** The payload of a JWT, unverified. */
-function claims (jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
-}
-
-/** The RFC 6749 §5.2 error shape. */
-function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
-  t.equal(response.statusCode, status, response.body)
-  t.equal(response.headers['cache-control'], 'no-store')
-  t.match(response.headers['content-type'], /^application\/json/)
-  const body = response.json()
-  t.same(Object.keys(body).sort(), ['error', 'error_description'])
-  t.equal(body.error, error)
-  t.type(body.error_description, 'string')
 }
 
 /** A 200 from /token: returns the access token's claims. */

@@ -1,10 +1,8 @@
 import t, { type Test } from 'tap'
-import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login } from '../helper.js'
+import { build, addUser, login, refresh, claims, refreshTokenOf, sign, assertOAuthError } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
 import { generateSigningKey } from '../../tokens/keys.js'
-import type { SigningKey } from '../../store/types.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const ISSUER = 'http://127.0.0.1:3000'
@@ -21,29 +19,6 @@ async function introspect (
   return await app.inject({ method: 'POST', url: '/introspect', payload: new URLSearchParams(fields).toString(), headers: { ...FORM, ...headers } })
 }
 
-const refresh = async (app: FastifyInstance, refreshToken: string): Promise<LightMyRequestResponse> =>
-  await app.inject({
-    method: 'POST',
-    url: '/token',
-    payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken }).toString(),
-    headers: FORM
-  })
-
-/** The payload of a JWT, unverified. */
-function claims (jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
-}
-
-function refreshTokenOf (body: { refresh_token?: string }): string {
-  if (typeof body.refresh_token !== 'string') throw new Error('the login returned no refresh token')
-  return body.refresh_token
-}
-
-/** Signs `payload` as the server would, with `key`. */
-function sign (key: SigningKey, payload: Record<string, unknown>): string {
-  return createSigner({ key: key.privateKey, algorithm: key.alg, kid: key.kid, header: { alg: key.alg, typ: 'at+jwt' } })(payload)
-}
-
 /** 200, never cached, JSON. */
 function assertIntrospection (t: Test, response: LightMyRequestResponse): Record<string, unknown> {
   t.equal(response.statusCode, 200, response.body)
@@ -51,15 +26,6 @@ function assertIntrospection (t: Test, response: LightMyRequestResponse): Record
   t.equal(response.headers.pragma, 'no-cache')
   t.match(response.headers['content-type'], /^application\/json/)
   return response.json()
-}
-
-/** The RFC 6749 §5.2 error shape. */
-function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
-  t.equal(response.statusCode, status, response.body)
-  t.equal(response.headers['cache-control'], 'no-store')
-  const body = response.json()
-  t.same(Object.keys(body).sort(), ['error', 'error_description'])
-  t.equal(body.error, error)
 }
 
 async function setup (t: Test): Promise<FastifyInstance> {

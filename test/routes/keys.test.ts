@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login } from '../helper.js'
+import type { FastifyInstance } from 'fastify'
+import { build, addUser, login, me } from '../helper.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 
 const ISSUER = 'http://127.0.0.1:3000'
@@ -12,9 +12,6 @@ const REACH = 5000
 function header (jwt: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(jwt.split('.')[0] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
 }
-
-const me = async (app: FastifyInstance, accessToken: string): Promise<LightMyRequestResponse> =>
-  await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
 
 async function jwksKids (app: FastifyInstance): Promise<string[]> {
   const response = await app.inject({ url: '/.well-known/jwks.json' })

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createSigner, type Algorithm } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login } from '../helper.js'
+import { build, addUser, login, sign } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 import type { SigningKey } from '../../store/types.js'
@@ -24,17 +24,6 @@ function decodeJwt (token: string): { header: Json, payload: Json } {
 }
 
 const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-
-/** Signs `payload` as an access token with `key`, the header as the server writes it unless `header` says otherwise. */
-function sign (key: SigningKey, payload: Json, header: Json = {}): string {
-  const signer = createSigner({
-    key: key.privateKey,
-    algorithm: key.alg,
-    kid: key.kid,
-    header: { alg: key.alg, typ: 'at+jwt', ...header }
-  })
-  return signer(payload)
-}
 
 /** Signs without fast-jwt's checks, for claims it refuses to write. ES256 keys only. */
 function signUnchecked (key: SigningKey, payload: Json): string {

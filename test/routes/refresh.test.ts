@@ -1,38 +1,13 @@
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login, PASSWORD } from '../helper.js'
+import type { LightMyRequestResponse } from 'fastify'
+import {
+  build, addUser, login, PASSWORD, token, refresh, me, claims, refreshTokenOf, assertOAuthError, assertInvalidToken, createClient
+} from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
-const ISSUER = 'http://127.0.0.1:3000'
-
-/** POSTs a form body to /token. */
-async function token (
-  app: FastifyInstance,
-  fields: Record<string, string>,
-  headers: Record<string, string> = {}
-): Promise<LightMyRequestResponse> {
-  return await app.inject({ method: 'POST', url: '/token', payload: new URLSearchParams(fields).toString(), headers: { ...FORM, ...headers } })
-}
-
-const refresh = async (app: FastifyInstance, refreshToken: string, fields: Record<string, string> = {}): Promise<LightMyRequestResponse> =>
-  await token(app, { grant_type: 'refresh_token', refresh_token: refreshToken, ...fields })
-
-const me = async (app: FastifyInstance, accessToken: string): Promise<LightMyRequestResponse> =>
-  await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
-
-/** The payload of a JWT, unverified. */
-function claims (jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
-}
-
-/** The refresh token of a login; fails the test when there is none. */
-function refreshTokenOf (body: { refresh_token?: string }): string {
-  if (typeof body.refresh_token !== 'string') throw new Error('the login returned no refresh token')
-  return body.refresh_token
-}
 
 /** A successful token response: status, no-store headers, the body's shape. */
 function assertTokens (t: Test, response: LightMyRequestResponse, scope: string): { access_token: string, refresh_token: string } {
@@ -47,29 +22,6 @@ function assertTokens (t: Test, response: LightMyRequestResponse, scope: string)
   t.equal(body.scope, scope)
   t.equal(claims(body.access_token).scope, scope, 'the access token carries the scope the response names')
   return body
-}
-
-/** The RFC 6749 §5.2 error shape. */
-function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
-  t.equal(response.statusCode, status, response.body)
-  t.equal(response.headers['cache-control'], 'no-store')
-  t.match(response.headers['content-type'], /^application\/json/)
-  const body = response.json()
-  t.same(Object.keys(body).sort(), ['error', 'error_description'])
-  t.equal(body.error, error)
-  t.type(body.error_description, 'string')
-}
-
-/** 401 on a protected route with an invalid_token challenge. */
-function assertInvalidToken (t: Test, response: LightMyRequestResponse): void {
-  t.equal(response.statusCode, 401, response.body)
-  t.equal(response.json().code, 'OAUTH2_INVALID_TOKEN')
-  t.match(response.headers['www-authenticate'], new RegExp(`^Bearer realm="${ISSUER}", error="invalid_token", error_description="[^"]+"$`))
-}
-
-async function createClient (app: FastifyInstance, id: string, secret: string | null, scopes = ['me', 'items']): Promise<void> {
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
-  await app.authStore.createClient({ id, secretHash: secret === null ? null : await hasher.hash(secret), scopes, createdAt: Date.now() })
 }
 
 t.test('a login returns an opaque refresh token of 256 random bits', async t => {

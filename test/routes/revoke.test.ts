@@ -2,12 +2,10 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login } from '../helper.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { build, addUser, login, refresh, me, claims, refreshTokenOf, assertOAuthError, assertInvalidToken, createClient } from '../helper.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
-const ISSUER = 'http://127.0.0.1:3000'
 
 /** POSTs a form body to /revoke. */
 async function revoke (
@@ -18,56 +16,12 @@ async function revoke (
   return await app.inject({ method: 'POST', url: '/revoke', payload: new URLSearchParams(fields).toString(), headers: { ...FORM, ...headers } })
 }
 
-const refresh = async (app: FastifyInstance, refreshToken: string, fields: Record<string, string> = {}): Promise<LightMyRequestResponse> =>
-  await app.inject({
-    method: 'POST',
-    url: '/token',
-    payload: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, ...fields }).toString(),
-    headers: FORM
-  })
-
-const me = async (app: FastifyInstance, accessToken: string): Promise<LightMyRequestResponse> =>
-  await app.inject({ url: '/users/me', headers: { authorization: `Bearer ${accessToken}` } })
-
-/** The payload of a JWT, unverified. */
-function claims (jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
-}
-
-function refreshTokenOf (body: { refresh_token?: string }): string {
-  if (typeof body.refresh_token !== 'string') throw new Error('the login returned no refresh token')
-  return body.refresh_token
-}
-
 /** RFC 7009 §2.2: 200 with an empty JSON object, never cached. */
 function assertRevoked (t: Test, response: LightMyRequestResponse): void {
   t.equal(response.statusCode, 200, response.body)
   t.equal(response.headers['cache-control'], 'no-store')
   t.match(response.headers['content-type'], /^application\/json/)
   t.strictSame(response.json(), {})
-}
-
-/** The RFC 6749 §5.2 error shape. */
-function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
-  t.equal(response.statusCode, status, response.body)
-  t.equal(response.headers['cache-control'], 'no-store')
-  t.match(response.headers['content-type'], /^application\/json/)
-  const body = response.json()
-  t.same(Object.keys(body).sort(), ['error', 'error_description'])
-  t.equal(body.error, error)
-}
-
-function assertInvalidToken (t: Test, response: LightMyRequestResponse, description: RegExp = /.+/): void {
-  t.equal(response.statusCode, 401, response.body)
-  t.equal(response.json().code, 'OAUTH2_INVALID_TOKEN')
-  const challenge = response.headers['www-authenticate']
-  t.match(challenge, new RegExp(`^Bearer realm="${ISSUER}", error="invalid_token", error_description="[^"]+"$`))
-  t.match(String(challenge).replace(/^.*error_description="/, ''), description)
-}
-
-async function createClient (app: FastifyInstance, id: string, secret: string | null): Promise<void> {
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
-  await app.authStore.createClient({ id, secretHash: secret === null ? null : await hasher.hash(secret), scopes: ['me', 'items'], createdAt: Date.now() })
 }
 
 t.test('revoking an access token (RFC 7009)', async t => {

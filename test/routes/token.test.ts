@@ -1,35 +1,12 @@
-import t, { type Test } from 'tap'
-import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login, PASSWORD } from '../helper.js'
+import t from 'tap'
+import type { InjectOptions } from 'fastify'
+import { build, addUser, login, PASSWORD, token, basic, assertOAuthError } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
-/** POSTs a form body (a string is sent as it is) to /token. */
-async function token (
-  app: FastifyInstance,
-  fields: Record<string, string> | string,
-  headers: Record<string, string> = {}
-): Promise<LightMyRequestResponse> {
-  const payload = typeof fields === 'string' ? fields : new URLSearchParams(fields).toString()
-  return await app.inject({ method: 'POST', url: '/token', payload, headers: { ...FORM, ...headers } })
-}
-
 const passwordGrant = (fields: Record<string, string> = {}): Record<string, string> =>
   ({ grant_type: 'password', username: 'johndoe', password: PASSWORD, ...fields })
-
-const basic = (credentials: string): string => `Basic ${Buffer.from(credentials).toString('base64')}`
-
-/** The RFC 6749 §5.2 error shape: the status, `Cache-Control: no-store`, and exactly `error` and `error_description`. */
-function assertOAuthError (t: Test, response: LightMyRequestResponse, status: number, error: string): void {
-  t.equal(response.statusCode, status, response.body)
-  t.equal(response.headers['cache-control'], 'no-store')
-  t.match(response.headers['content-type'], /^application\/json/)
-  const body = response.json()
-  t.same(Object.keys(body).sort(), ['error', 'error_description'])
-  t.equal(body.error, error)
-  t.type(body.error_description, 'string')
-}
 
 /** The cost parameters of an argon2 PHC string, whatever order the library writes them in. */
 function argon2Parameters (hash: string): Record<string, number> {
@@ -186,7 +163,7 @@ t.test('password grant: errors (SPEC §3)', async t => {
     },
     {
       name: 'a client that is not first-party, in Basic',
-      request: { payload: form(passwordGrant()), headers: { authorization: basic('other:secret') } },
+      request: { payload: form(passwordGrant()), headers: { authorization: basic('other', 'secret') } },
       status: 401,
       error: 'invalid_client',
       basicChallenge: true
@@ -200,7 +177,7 @@ t.test('password grant: errors (SPEC §3)', async t => {
     },
     {
       name: 'Basic and client_id in the body',
-      request: { payload: form(passwordGrant({ client_id: 'other' })), headers: { authorization: basic('other:secret') } },
+      request: { payload: form(passwordGrant({ client_id: 'other' })), headers: { authorization: basic('other', 'secret') } },
       status: 400,
       error: 'invalid_request'
     },
