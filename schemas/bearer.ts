@@ -2,12 +2,18 @@ import { Type, type Static } from '@sinclair/typebox'
 import { documented, header } from './responses.js'
 
 /** Fastify's error object, the body of every refusal of a protected route (SPEC §4). */
+// Every field optional and extra ones kept: the schema documents the error, and it also becomes the
+// serializer of a host's protected routes, whose own error handler may answer with another shape.
 export const BearerErrorResponse = Type.Object({
-  statusCode: Type.Integer(),
+  statusCode: Type.Optional(Type.Integer()),
   code: Type.Optional(Type.String({ description: 'A stable code, such as `OAUTH2_INSUFFICIENT_SCOPE`' })),
-  error: Type.String({ description: 'The status text' }),
-  message: Type.String()
-}, { $id: 'BearerError', description: 'Fastify\'s error object; the RFC 6750 challenge is in `WWW-Authenticate`' })
+  error: Type.Optional(Type.String({ description: 'The status text' })),
+  message: Type.Optional(Type.String())
+}, {
+  $id: 'BearerError',
+  additionalProperties: true,
+  description: 'Fastify\'s error object `{ statusCode, code, error, message }`; the RFC 6750 challenge is in `WWW-Authenticate`'
+})
 export type BearerErrorResponse = Static<typeof BearerErrorResponse>
 
 const challenge = (description: string) => ({ 'WWW-Authenticate': header(description) })

@@ -208,3 +208,19 @@ t.test('wrong options fail ready() with a message naming the option', async t =>
     t.notMatch((error as Error).message, /hunter2/)
   })
 })
+
+t.test('a saturated hashing queue answers 503 temporarily_unavailable at once, with Retry-After', async t => {
+  // One hash at a time and no queue: of several simultaneous logins, the ones beyond the first are refused.
+  const app = await host(t, { hashing: { concurrency: 1, queueLimit: 0 }, argon2: { memoryCost: 8192, timeCost: 3, parallelism: 1 } })
+  await addUser(app.authStore, 'johndoe', { scopes: ['orders:read'] })
+  const responses = await Promise.all(Array.from({ length: 4 }, async () => await loginAt(app, '/token', 'johndoe')))
+  const statuses = responses.map(response => response.statusCode).sort()
+  t.equal(statuses[0], 200, 'the first login is served')
+  const refused = responses.filter(response => response.statusCode === 503)
+  t.ok(refused.length >= 1, `the others are refused (${statuses.join(', ')})`)
+  for (const response of refused) {
+    t.same(response.json(), { error: 'temporarily_unavailable', error_description: response.json().error_description })
+    t.match(response.headers['retry-after'], /^[1-9][0-9]*$/)
+    t.equal(response.headers['cache-control'], 'no-store')
+  }
+})
