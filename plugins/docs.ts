@@ -13,8 +13,8 @@ const API_VERSION = '1.0.0'
 
 /**
  * What Swagger UI's page may load: its own scripts, styles and images from /docs/static and the
- * calls it makes to this server, nothing from elsewhere. No `upgrade-insecure-requests`: the
- * standalone server speaks plain HTTP unless TLS is configured, and its page would break.
+ * calls it makes to this server, nothing from elsewhere. No `upgrade-insecure-requests`: served
+ * over plain HTTP at any address but loopback, the page would send its own requests to https://.
  */
 const DOCS_CSP = {
   'default-src': "'self'",

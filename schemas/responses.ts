@@ -5,8 +5,8 @@ export const header = (description: string): TString => Type.String({ descriptio
 
 /**
  * A route's response for the OpenAPI document: its body's schema, what it means at this status and
- * the headers it carries. The body is serialized by `schema` alone; the rest is read by
- * @fastify/swagger only.
+ * the headers it carries. Fastify serializes the body with `schema`; the description and headers
+ * only document it.
  */
 export function documented<T extends object> (schema: T, description: string, headers?: Record<string, TString>): T & { description: string } {
   return { ...schema, description, ...(headers !== undefined && { headers }) }
