@@ -1,0 +1,34 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+
+// Keeps `npm run bench` working: the compiled script in its smoke profile (a few seconds, cheap
+// argon2). These are benchmarks, not tests: nothing here asserts how fast anything is.
+const BENCH = fileURLToPath(new URL('../dist/bench/index.js', import.meta.url))
+
+const RATIOS = ['protected_warm_ratio', 'protected_cold_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
+
+t.test('npm run bench -- --smoke --json ends with one JSON object of figures', async t => {
+  const child = spawn(process.execPath, [BENCH, '--smoke', '--json'], {
+    // Only PATH: none of the test runner's loaders, nothing from the developer's shell.
+    env: { PATH: process.env.PATH ?? '' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
+  const [code] = await once(child, 'close') as [number | null]
+  t.equal(code, 0, 'exits with 0', { stderr })
+
+  const lines = stdout.trimEnd().split('\n')
+  t.match(lines[0], /^\| scenario +\| req\/s/, 'prints the table first')
+  let figures: Record<string, unknown> = {}
+  t.doesNotThrow(() => { figures = JSON.parse(lines.at(-1) ?? '') }, 'the last line is JSON')
+  for (const key of RATIOS) {
+    const value = figures[key]
+    t.ok(typeof value === 'number' && Number.isFinite(value) && value > 0, `${key} is a positive number`, { value })
+  }
+  t.match(figures.parameters, { profile: 'smoke', node: process.version }, 'with the parameters')
+})
