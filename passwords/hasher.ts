@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
 
 /** argon2id cost parameters; the defaults are OWASP's first recommendation (19 MiB, 2 passes, 1 lane). */
@@ -14,7 +15,7 @@ export const PASSWORD_MAX_LENGTH = 1024
 
 export interface PasswordHasherOptions {
   argon2?: Partial<Argon2Parameters>
-  /** Hashes computed at once; more would only queue inside libuv's thread pool. */
+  /** Hashes computed at once (default: the cores less one); more would only queue inside libuv's thread pool. */
   concurrency?: number
   /** Hashes allowed to wait for a slot; past it `HashingSaturatedError` answers at once. */
   queueLimit?: number
@@ -47,7 +48,8 @@ export class PasswordHasher {
 
   constructor (options: PasswordHasherOptions = {}) {
     this.parameters = { ...OWASP_ARGON2, ...options.argon2 }
-    this.concurrency = options.concurrency ?? 4
+    // One core is left to the event loop, so that a flood of logins does not stall every other request.
+    this.concurrency = options.concurrency ?? Math.max(1, availableParallelism() - 1)
     this.queueLimit = options.queueLimit ?? 64
   }
 

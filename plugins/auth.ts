@@ -166,6 +166,12 @@ const KEY_REFRESH_INTERVAL = 2000
  * password or a revocation made anywhere is refused within it (SPEC §9 asks for one second).
  */
 const STATE_CACHE_TTL = 500
+/**
+ * How long a verified token's claims are reused without verifying it again: never past its `exp`,
+ * and briefly enough that a removed signing key stops it soon. @fastify/jwt's own cache sits behind
+ * a full decode and a SHA-256 of the token on every request; this one is a map lookup.
+ */
+const VERIFIED_CACHE_TTL = 5000
 /** How often expired revocations and refresh tokens are deleted. */
 const PRUNE_INTERVAL = 60_000
 
@@ -240,6 +246,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
   const users = new ExpiringCache<string, User | null>(STATE_CACHE_TTL)
   const revocations = new ExpiringCache<string, boolean>(STATE_CACHE_TTL)
+  const verified = new ExpiringCache<string, AccessTokenClaims>(VERIFIED_CACHE_TTL)
 
   await fastify.register(fastifyJwt, {
     // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
@@ -265,13 +272,17 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
     reply.header('cache-control', 'no-store')
     try {
-      let claims: AccessTokenClaims
-      try {
-        claims = await request.jwtVerify<AccessTokenClaims>()
-      } catch (error) {
-        throw asBearerError(error)
+      const token = bearerToken(request.raw.rawHeaders)
+      let claims = verified.get(token)?.value
+      if (claims === undefined) {
+        try {
+          claims = await request.jwtVerify<AccessTokenClaims>()
+        } catch (error) {
+          throw asBearerError(error)
+        }
+        if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
+        verified.set(token, claims, claims.exp * 1000)
       }
-      if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
       let revoked = revocations.get(claims.jti)?.value
       if (revoked === undefined) {
         revoked = await store.isAccessTokenRevoked(claims.jti)

@@ -18,8 +18,9 @@ export class ExpiringCache<K, V> {
     return entry
   }
 
-  set (key: K, value: V, now = Date.now()): void {
+  /** Remembers `value` for the TTL, or until `until` (epoch ms) if that comes first. */
+  set (key: K, value: V, until = Infinity, now = Date.now()): void {
     if (this.#entries.size >= this.maxEntries) this.#entries.clear()
-    this.#entries.set(key, { value, expiresAt: now + this.ttl })
+    this.#entries.set(key, { value, expiresAt: Math.min(now + this.ttl, until) })
   }
 }
