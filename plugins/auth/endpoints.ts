@@ -33,8 +33,6 @@ export interface EndpointOptions {
   lifetimes: { accessToken: number, refreshToken: number, refreshFamily: number, reuseGrace: number }
 }
 
-/** The largest form any endpoint takes: every parameter at its schema's maximum, percent-encoded, fits. */
-export const FORM_BODY_LIMIT = 64 * 1024
 
 /** How long a client should wait when password hashing is saturated: about one hash's time, rounded up. */
 const SATURATED_RETRY_AFTER = 1

@@ -4,7 +4,8 @@ import { documented } from '../../schemas/responses.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { invalidClient } from '../../tokens/errors.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
-import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
+import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, noStore } from './form.js'
 
 const INACTIVE: IntrospectionResponse = { active: false }
 
@@ -59,9 +60,7 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
 
   fastify.post('/introspect', {
     bodyLimit: FORM_BODY_LIMIT,
-    onRequest: async (_request, reply) => {
-      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    },
+    onRequest: noStore,
     schema: {
       summary: 'Whether a token is live, and its claims (RFC 7662)',
       tags: ['oauth2'],

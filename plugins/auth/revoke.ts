@@ -3,7 +3,8 @@ import { BASIC_CHALLENGE, RevocationRequest, oauthError } from '../../schemas/oa
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { Type } from '@sinclair/typebox'
-import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
+import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, noStore } from './form.js'
 
 /**
  * RFC 7009. Answers 200 to any well-formed request from an authenticated client, whether the token
@@ -15,9 +16,7 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
 
   fastify.post('/revoke', {
     bodyLimit: FORM_BODY_LIMIT,
-    onRequest: async (_request, reply) => {
-      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    },
+    onRequest: noStore,
     schema: {
       summary: 'Revoke an access token or a refresh token (RFC 7009)',
       tags: ['oauth2'],

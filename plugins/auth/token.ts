@@ -11,7 +11,8 @@ import {
 import { grantScopes, parseScope } from '../../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
 import type { Client, User } from '../../store/types.js'
-import { FORM_BODY_LIMIT, type EndpointOptions } from './endpoints.js'
+import type { EndpointOptions } from './endpoints.js'
+import { FORM_BODY_LIMIT, noStore } from './form.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
 const BAD_CREDENTIALS = 'Invalid username or password'
@@ -141,10 +142,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
 
   fastify.post('/token', {
     bodyLimit: FORM_BODY_LIMIT,
-    onRequest: async (_request, reply) => {
-      // RFC 6749 §5.1: nothing a token endpoint answers may be cached, errors included.
-      reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
-    },
+    onRequest: noStore,
     schema: {
       summary: 'Log in with a username and password (RFC 6749 §4.3), or refresh (§6)',
       tags: ['oauth2'],

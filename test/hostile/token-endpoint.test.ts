@@ -1,5 +1,5 @@
-import { FORM_BODY_LIMIT } from '../../plugins/auth/endpoints.js'
 import t, { type Test } from 'tap'
+import { FORM_BODY_LIMIT } from '../../plugins/auth/form.js'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, addUser, PASSWORD } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
