@@ -246,7 +246,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
   const users = new ExpiringCache<string, User | null>(STATE_CACHE_TTL)
   const revocations = new ExpiringCache<string, boolean>(STATE_CACHE_TTL)
-  const verified = new ExpiringCache<string, AccessTokenClaims>(VERIFIED_CACHE_TTL)
+  const verified = new ExpiringCache<string, { claims: AccessTokenClaims, scopes: readonly string[] }>(VERIFIED_CACHE_TTL)
 
   await fastify.register(fastifyJwt, {
     // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
@@ -267,29 +267,33 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
 
   fastify.decorate('authStore', store)
-  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply) {
-    const required = request.routeOptions.config.scopes ?? []
+  /** The work of `authenticate`, for a route that needs the scopes `required`. */
+  async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
     reply.header('cache-control', 'no-store')
     try {
+      const now = Date.now()
       const token = bearerToken(request.raw.rawHeaders)
-      let claims = verified.get(token)?.value
-      if (claims === undefined) {
+      let entry = verified.get(token, now)?.value
+      if (entry === undefined) {
+        let claims: AccessTokenClaims
         try {
           claims = await request.jwtVerify<AccessTokenClaims>()
         } catch (error) {
           throw asBearerError(error)
         }
         if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
-        verified.set(token, claims, claims.exp * 1000)
+        entry = { claims, scopes: claims.scope === '' ? [] : claims.scope.split(' ') }
+        verified.set(token, entry, claims.exp * 1000, now)
       }
-      let revoked = revocations.get(claims.jti)?.value
+      const { claims, scopes } = entry
+      let revoked = revocations.get(claims.jti, now)?.value
       if (revoked === undefined) {
         revoked = await store.isAccessTokenRevoked(claims.jti)
         revocations.set(claims.jti, revoked)
       }
       if (revoked) throw new InvalidTokenError('The access token was revoked')
-      let user = users.get(claims.sub)?.value
+      let user = users.get(claims.sub, now)?.value
       if (user === undefined) {
         user = await store.findUserById(claims.sub)
         users.set(claims.sub, user)
@@ -297,14 +301,15 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       if (user === null) throw new InvalidTokenError('The user no longer exists')
       if (user.disabled) throw new InvalidTokenError('The user is disabled')
       if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
-      const granted = claims.scope === '' ? [] : claims.scope.split(' ')
-      if (!required.every(scope => granted.includes(scope))) throw new InsufficientScopeError()
+      for (const scope of required) {
+        if (!scopes.includes(scope)) throw new InsufficientScopeError()
+      }
       request.user = {
         id: user.id,
         username: user.username,
         email: user.email,
         fullName: user.fullName,
-        scopes: granted,
+        scopes: [...scopes],
         clientId: claims.client_id,
         tokenId: claims.jti,
         expiresAt: claims.exp
@@ -315,6 +320,10 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       }
       throw error
     }
+  }
+
+  fastify.decorate('authenticate', async function authenticate (request: FastifyRequest, reply: FastifyReply) {
+    await authenticateFor(request, reply, request.routeOptions.config.scopes ?? [])
   })
 
   // A route protected by `authenticate` documents its own security requirement, from its own
@@ -324,6 +333,11 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const preHandlers = [route.preHandler ?? []].flat()
     if (!preHandlers.includes(fastify.authenticate)) return
+    // The route's scopes are known now: bound here, they are not looked up on every request.
+    const required = route.config?.scopes ?? []
+    route.preHandler = preHandlers.map(handler => handler === fastify.authenticate
+      ? async (request: FastifyRequest, reply: FastifyReply) => await authenticateFor(request, reply, required)
+      : handler)
     route.schema = {
       ...route.schema,
       security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }],
