@@ -810,7 +810,7 @@ function sharedBackendTests (t: Test, backend: SharedBackend): void {
 }
 
 function readSqliteMigrations (file: string): AppliedMigration[] {
-  const db = new Database(file, { readonly: true })
+  const db = new Database(file, { fileMustExist: true })
   try {
     return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all() as AppliedMigration[]
   } finally {
@@ -839,7 +839,7 @@ t.test('SqliteStore on a file', async t => {
     await new SqliteStore(file).close()
     t.strictSame(readSqliteMigrations(file), applied, 'reopening applied nothing again')
 
-    const db = new Database(file, { readonly: true })
+    const db = new Database(file, { fileMustExist: true })
     t.teardown(() => db.close())
     t.equal(db.pragma('journal_mode', { simple: true }), 'wal')
   })
