@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrations } from './postgres-migrations.js'
+import {
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
+  type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
+} from './rows.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
@@ -27,52 +31,6 @@ const UNIQUE_VIOLATION = '23505'
 // pg returns BIGINT as a string, since one may not fit a double; ours are epoch milliseconds and counts, which do.
 const types = new pg.TypeOverrides()
 types.setTypeParser(pg.types.builtins.INT8, Number)
-
-interface UserRow {
-  id: string
-  username: string
-  email: string | null
-  full_name: string | null
-  scopes: string[]
-  disabled: boolean
-  password_hash: string
-  token_version: number
-  created_at: number
-}
-
-interface SigningKeyRow {
-  kid: string
-  alg: SigningAlgorithm
-  private_key: string
-  public_key: string
-  created_at: number
-}
-
-interface RefreshFamilyRow {
-  id: string
-  user_id: string
-  client_id: string
-  scopes: string[]
-  token_version: number
-  created_at: number
-  expires_at: number
-  revoked_at: number | null
-}
-
-// A token joined with its family, whose columns keep their names.
-interface RefreshTokenWithFamilyRow extends RefreshFamilyRow {
-  hash: string
-  token_created_at: number
-  token_expires_at: number
-  spent_at: number | null
-}
-
-interface ClientRow {
-  id: string
-  secret_hash: string | null
-  scopes: string[]
-  created_at: number
-}
 
 const SELECT_SIGNING_KEYS = `
   SELECT kid, alg, private_key, public_key, created_at FROM signing_keys ORDER BY created_at DESC, seq DESC
@@ -413,60 +371,4 @@ function signingKeyValues (key: SigningKey): [string, SigningAlgorithm, string, 
 
 function refreshTokenValues (token: NewRefreshToken, family: Pick<RefreshFamily, 'id' | 'expiresAt'>): [string, string, number, number] {
   return [token.hash, family.id, token.createdAt, Math.min(token.expiresAt, family.expiresAt)]
-}
-
-function rowToUser (row: UserRow): User {
-  return {
-    id: row.id,
-    username: row.username,
-    email: row.email,
-    fullName: row.full_name,
-    scopes: row.scopes,
-    disabled: row.disabled,
-    passwordHash: row.password_hash,
-    tokenVersion: row.token_version,
-    createdAt: row.created_at
-  }
-}
-
-function rowToSigningKey (row: SigningKeyRow): SigningKey {
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    privateKey: row.private_key,
-    publicKey: row.public_key,
-    createdAt: row.created_at
-  }
-}
-
-function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    clientId: row.client_id,
-    scopes: row.scopes,
-    tokenVersion: row.token_version,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at
-  }
-}
-
-function rowToRefreshToken (row: RefreshTokenWithFamilyRow): RefreshToken {
-  return {
-    hash: row.hash,
-    familyId: row.id,
-    createdAt: row.token_created_at,
-    expiresAt: row.token_expires_at,
-    spentAt: row.spent_at
-  }
-}
-
-function rowToClient (row: ClientRow): Client {
-  return {
-    id: row.id,
-    secretHash: row.secret_hash,
-    scopes: row.scopes,
-    createdAt: row.created_at
-  }
 }

@@ -3,6 +3,10 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
+import {
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
+  type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
+} from './rows.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
@@ -21,51 +25,8 @@ import type {
 // How long a statement waits for another connection's lock before it fails with SQLITE_BUSY.
 const BUSY_TIMEOUT_MS = 5000
 
-interface UserRow {
-  id: string
-  username: string
-  email: string | null
-  full_name: string | null
-  scopes: string
-  disabled: number
-  password_hash: string
-  token_version: number
-  created_at: number
-}
-
-interface SigningKeyRow {
-  kid: string
-  alg: SigningAlgorithm
-  private_key: string
-  public_key: string
-  created_at: number
-}
-
-interface RefreshFamilyRow {
-  id: string
-  user_id: string
-  client_id: string
-  scopes: string
-  token_version: number
-  created_at: number
-  expires_at: number
-  revoked_at: number | null
-}
-
-// A token joined with its family, whose columns keep their names.
-interface RefreshTokenWithFamilyRow extends RefreshFamilyRow {
-  hash: string
-  token_created_at: number
-  token_expires_at: number
-  spent_at: number | null
-}
-
-interface ClientRow {
-  id: string
-  secret_hash: string | null
-  scopes: string
-  created_at: number
-}
+/** A row as SQLite keeps it: scopes as JSON text and flags as 0 or 1. */
+type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' ? number : Row[Column] }
 
 /**
  * A store in one SQLite file, which several processes on one host may share. The methods return
@@ -108,7 +69,7 @@ export class SqliteStore implements Store {
         passwordHash: user.passwordHash,
         createdAt: Date.now()
       })
-      return rowToUser(row as UserRow)
+      return userFromRow(row as Stored<UserRow>)
     } catch (err) {
       // The username is the only UNIQUE column; a colliding random id would be SQLITE_CONSTRAINT_PRIMARYKEY.
       if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_UNIQUE') {
@@ -120,12 +81,12 @@ export class SqliteStore implements Store {
 
   async findUserByUsername (username: string): Promise<User | null> {
     const row = this.#statements.userByUsername.get(username)
-    return row === undefined ? null : rowToUser(row)
+    return row === undefined ? null : userFromRow(row)
   }
 
   async findUserById (id: string): Promise<User | null> {
     const row = this.#statements.userById.get(id)
-    return row === undefined ? null : rowToUser(row)
+    return row === undefined ? null : userFromRow(row)
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
@@ -140,7 +101,7 @@ export class SqliteStore implements Store {
       passwordHash: changes.passwordHash ?? null,
       revokeTokens: changes.revokeTokens === true ? 1 : 0
     })
-    return row === undefined ? null : rowToUser(row)
+    return row === undefined ? null : userFromRow(row)
   }
 
   async removeUser (id: string): Promise<boolean> {
@@ -148,7 +109,7 @@ export class SqliteStore implements Store {
   }
 
   async listUsers (): Promise<User[]> {
-    return this.#statements.listUsers.all().map(rowToUser)
+    return this.#statements.listUsers.all().map(userFromRow)
   }
 
   async countUsers (): Promise<number> {
@@ -185,7 +146,7 @@ export class SqliteStore implements Store {
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
     const row = this.#statements.refreshTokenWithFamily.get(hash)
-    return row === undefined ? null : { token: rowToRefreshToken(row), family: rowToRefreshFamily(row) }
+    return row === undefined ? null : { token: rowToRefreshToken(row), family: familyFromRow(row) }
   }
 
   async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
@@ -222,7 +183,7 @@ export class SqliteStore implements Store {
 
   async findClient (id: string): Promise<Client | null> {
     const row = this.#statements.clientById.get(id)
-    return row === undefined ? null : rowToClient(row)
+    return row === undefined ? null : clientFromRow(row)
   }
 
   async removeClient (id: string): Promise<boolean> {
@@ -230,7 +191,7 @@ export class SqliteStore implements Store {
   }
 
   async listClients (): Promise<Client[]> {
-    return this.#statements.listClients.all().map(rowToClient)
+    return this.#statements.listClients.all().map(clientFromRow)
   }
 
   async ping (): Promise<void> {
@@ -300,13 +261,13 @@ function prepareStatements (db: Database.Database) {
       scopes: string
       passwordHash: string
       createdAt: number
-    }, UserRow>(`
+    }, Stored<UserRow>>(`
       INSERT INTO users (id, username, email, full_name, scopes, disabled, password_hash, token_version, created_at)
       VALUES (@id, @username, @email, @fullName, @scopes, 0, @passwordHash, 0, @createdAt)
       RETURNING *
     `),
-    userByUsername: db.prepare<[string], UserRow>('SELECT * FROM users WHERE username = ?'),
-    userById: db.prepare<[string], UserRow>('SELECT * FROM users WHERE id = ?'),
+    userByUsername: db.prepare<[string], Stored<UserRow>>('SELECT * FROM users WHERE username = ?'),
+    userById: db.prepare<[string], Stored<UserRow>>('SELECT * FROM users WHERE id = ?'),
     // One statement for every combination of changes, so that it is prepared once and the
     // token_version raise lands in the same write as the change that calls for it.
     updateUser: db.prepare<{
@@ -319,7 +280,7 @@ function prepareStatements (db: Database.Database) {
       disabled: number | null
       passwordHash: string | null
       revokeTokens: number
-    }, UserRow>(`
+    }, Stored<UserRow>>(`
       UPDATE users SET
         email = CASE WHEN @setEmail THEN @email ELSE email END,
         full_name = CASE WHEN @setFullName THEN @fullName ELSE full_name END,
@@ -332,7 +293,7 @@ function prepareStatements (db: Database.Database) {
     `),
     deleteUser: db.prepare<[string]>('DELETE FROM users WHERE id = ?'),
     // BINARY collation: code point order, which MemoryStore reproduces.
-    listUsers: db.prepare<[], UserRow>('SELECT * FROM users ORDER BY username'),
+    listUsers: db.prepare<[], Stored<UserRow>>('SELECT * FROM users ORDER BY username'),
     countUsers: db.prepare<[], number>('SELECT count(*) FROM users').pluck(),
     // rowid follows insertion, so keys created in the same millisecond still list newest first.
     listSigningKeys: db.prepare<[], SigningKeyRow>('SELECT * FROM signing_keys ORDER BY created_at DESC, rowid DESC'),
@@ -368,7 +329,7 @@ function prepareStatements (db: Database.Database) {
       INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at)
       VALUES (@hash, @familyId, @createdAt, @expiresAt, NULL)
     `),
-    refreshTokenWithFamily: db.prepare<[string], RefreshTokenWithFamilyRow>(`
+    refreshTokenWithFamily: db.prepare<[string], Stored<RefreshTokenWithFamilyRow>>(`
       SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
       FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
       WHERE t.hash = ?
@@ -395,9 +356,9 @@ function prepareStatements (db: Database.Database) {
       scopes: string
       createdAt: number
     }>('INSERT INTO clients (id, secret_hash, scopes, created_at) VALUES (@id, @secretHash, @scopes, @createdAt)'),
-    clientById: db.prepare<[string], ClientRow>('SELECT * FROM clients WHERE id = ?'),
+    clientById: db.prepare<[string], Stored<ClientRow>>('SELECT * FROM clients WHERE id = ?'),
     deleteClient: db.prepare<[string]>('DELETE FROM clients WHERE id = ?'),
-    listClients: db.prepare<[], ClientRow>('SELECT * FROM clients ORDER BY id'),
+    listClients: db.prepare<[], Stored<ClientRow>>('SELECT * FROM clients ORDER BY id'),
     ping: db.prepare('SELECT 1')
   }
 }
@@ -423,7 +384,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
     rotateRefreshToken: db.transaction((hash: string, next: NewRefreshToken, now: number): RotationResult => {
       const row = statements.refreshTokenWithFamily.get(hash)
       if (row === undefined) return { outcome: 'invalid' }
-      const family = rowToRefreshFamily(row)
+      const family = familyFromRow(row)
       if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
       // Before the expiry check, so that reuse of a spent token is reported however old it is.
       if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
@@ -468,58 +429,14 @@ function refreshTokenParams (token: NewRefreshToken, family: Pick<RefreshFamily,
   }
 }
 
-function rowToUser (row: UserRow): User {
-  return {
-    id: row.id,
-    username: row.username,
-    email: row.email,
-    fullName: row.full_name,
-    scopes: JSON.parse(row.scopes),
-    disabled: row.disabled === 1,
-    passwordHash: row.password_hash,
-    tokenVersion: row.token_version,
-    createdAt: row.created_at
-  }
+function userFromRow (row: Stored<UserRow>): User {
+  return rowToUser({ ...row, scopes: JSON.parse(row.scopes), disabled: row.disabled === 1 })
 }
 
-function rowToSigningKey (row: SigningKeyRow): SigningKey {
-  return {
-    kid: row.kid,
-    alg: row.alg,
-    privateKey: row.private_key,
-    publicKey: row.public_key,
-    createdAt: row.created_at
-  }
+function familyFromRow (row: Stored<RefreshFamilyRow>): RefreshFamily {
+  return rowToRefreshFamily({ ...row, scopes: JSON.parse(row.scopes) })
 }
 
-function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
-  return {
-    id: row.id,
-    userId: row.user_id,
-    clientId: row.client_id,
-    scopes: JSON.parse(row.scopes),
-    tokenVersion: row.token_version,
-    createdAt: row.created_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at
-  }
-}
-
-function rowToRefreshToken (row: RefreshTokenWithFamilyRow): RefreshToken {
-  return {
-    hash: row.hash,
-    familyId: row.id,
-    createdAt: row.token_created_at,
-    expiresAt: row.token_expires_at,
-    spentAt: row.spent_at
-  }
-}
-
-function rowToClient (row: ClientRow): Client {
-  return {
-    id: row.id,
-    secretHash: row.secret_hash,
-    scopes: JSON.parse(row.scopes),
-    createdAt: row.created_at
-  }
+function clientFromRow (row: Stored<ClientRow>): Client {
+  return rowToClient({ ...row, scopes: JSON.parse(row.scopes) })
 }
