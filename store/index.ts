@@ -1,10 +1,11 @@
 import { MemoryStore } from './memory.js'
 import { PostgresStore } from './postgres.js'
 import { SqliteStore } from './sqlite.js'
+import { SqliteWorkerStore } from './sqlite-thread.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
-export { MemoryStore, PostgresStore, SqliteStore }
+export { MemoryStore, PostgresStore, SqliteStore, SqliteWorkerStore }
 
 const SUPPORTED_FORMS = "'sqlite:<path>' (e.g. 'sqlite:./data/auth.db', 'sqlite::memory:'), " +
   "'postgres://…' or 'postgresql://…' (optionally with '?schema=<name>'), and 'memory:'"
@@ -16,7 +17,7 @@ export async function openStore (url: string): Promise<Store> {
     const filename = url.slice('sqlite:'.length)
     // better-sqlite3 would take an empty name for a temporary database, which is never what a configuration means.
     if (filename === '') throw new Error(`DATABASE_URL 'sqlite:' names no file; the supported forms are ${SUPPORTED_FORMS}`)
-    return new SqliteStore(filename)
+    return await SqliteWorkerStore.open(filename)
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
     const { connectionString, schema } = takeSchema(url)

@@ -154,7 +154,7 @@ export interface Store {
 
 export class DuplicateUsernameError extends Error {
   readonly code = 'DUPLICATE_USERNAME'
-  constructor (username: string) {
+  constructor (readonly username: string) {
     super(`user "${username}" exists already`)
     this.name = 'DuplicateUsernameError'
   }
@@ -162,8 +162,8 @@ export class DuplicateUsernameError extends Error {
 
 export class DuplicateClientError extends Error {
   readonly code = 'DUPLICATE_CLIENT'
-  constructor (id: string) {
-    super(`client "${id}" exists already`)
+  constructor (readonly clientId: string) {
+    super(`client "${clientId}" exists already`)
     this.name = 'DuplicateClientError'
   }
 }

@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { DuplicateClientError, DuplicateUsernameError, MemoryStore, PostgresStore, SqliteStore, openStore } from '../../store/index.js'
+import { DuplicateClientError, DuplicateUsernameError, MemoryStore, PostgresStore, SqliteStore, SqliteWorkerStore, openStore } from '../../store/index.js'
 import type {
   Client,
   NewRefreshToken,
@@ -59,12 +59,12 @@ const storeModule = pathToFileURL(fileURLToPath(new URL('../../store/index.ts', 
 
 /**
  * Starts one process per name that loads the stores, writes 'ready', then runs `body` with
- * `SqliteStore`, `PostgresStore`, its `name` and `lines`, an async iterator over the lines of its standard input.
+ * `SqliteStore`, `SqliteWorkerStore`, `PostgresStore`, its `name` and `lines`, an async iterator over the lines of its standard input.
  */
 function startWorkers (t: Teardown, names: string[], body: string) {
   const script = `
     import { createInterface } from 'node:readline'
-    const { SqliteStore, PostgresStore } = await import(${JSON.stringify(storeModule)})
+    const { SqliteStore, SqliteWorkerStore, PostgresStore } = await import(${JSON.stringify(storeModule)})
     const name = process.env.WORKER_NAME
     const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
     process.stdout.write('ready\\n')
@@ -107,6 +107,15 @@ const implementations: Implementation[] = [
       const file = newFile()
       await new SqliteStore(file).close()
       return new SqliteStore(file)
+    }
+  },
+  { name: 'SqliteWorkerStore', open: async () => await SqliteWorkerStore.open(newFile()) },
+  {
+    name: 'SqliteWorkerStore, reopened',
+    open: async () => {
+      const file = newFile()
+      await (await SqliteWorkerStore.open(file)).close()
+      return await SqliteWorkerStore.open(file)
     }
   },
   { name: 'PostgresStore', skip: skipPostgres, open: async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }) },
@@ -875,6 +884,57 @@ t.test('SqliteStore on a file', async t => {
   })
 })
 
+t.test('SqliteWorkerStore on a file', async t => {
+  sharedBackendTests(t, {
+    newLocation: () => newFile(),
+    open: async file => await SqliteWorkerStore.open(file),
+    openInWorker: 'await SqliteWorkerStore.open(location)',
+    readMigrations: async file => readSqliteMigrations(file),
+    migrations
+  })
+
+  t.test('a database that cannot be opened rejects with the reason, and leaves no thread behind', async t => {
+    const file = path.join(tmp, 'a-file')
+    fs.writeFileSync(file, '')
+    const children = startWorkers(t, ['opener'], `
+      const error = await SqliteWorkerStore.open(${JSON.stringify(path.join(file, 'auth.db'))}).then(() => null, error => error)
+      process.stdout.write((error?.message ?? 'opened') + '\\n')
+    `)
+    const [{ child, nextLine, exited }] = children as [typeof children[number]]
+    t.equal(await nextLine(), 'ready')
+    // Its standard input, which startWorkers reads, would keep it alive.
+    child.stdin.end()
+    t.match(await nextLine(), /^EEXIST|^ENOTDIR/)
+    t.equal(await exited, 0, 'the process ended by itself')
+  })
+
+  t.test('the thread keeps a process alive while a call waits for it, and no longer', async t => {
+    const file = newFile()
+    const children = startWorkers(t, ['caller'], `
+      const store = await SqliteWorkerStore.open(${JSON.stringify(file)})
+      // Nothing but the call's answer is left to wait for: the process must not end before it.
+      store.createUser({ username: 'alice', scopes: [], passwordHash: 'hash' })
+        .then(user => process.stdout.write(user.username + '\\n'))
+    `)
+    const [{ child, nextLine, exited }] = children as [typeof children[number]]
+    t.equal(await nextLine(), 'ready')
+    // Its standard input, which startWorkers reads, would keep it alive.
+    child.stdin.end()
+    t.equal(await nextLine(), 'alice')
+    t.equal(await exited, 0, 'the process ended by itself, the store still open')
+    const store = await SqliteWorkerStore.open(file)
+    t.teardown(() => store.close())
+    t.equal((await store.findUserByUsername('alice'))?.username, 'alice', 'the write was committed')
+  })
+
+  t.test('after close every call rejects, and closing again does nothing', async t => {
+    const store = await SqliteWorkerStore.open(newFile())
+    await store.close()
+    await t.rejects(store.countUsers(), { message: 'the store is closed' })
+    await t.resolves(store.close())
+  })
+})
+
 async function readPostgresMigrations (schema: string): Promise<AppliedMigration[]> {
   const { rows } = await admin.query<AppliedMigration>(
     `SELECT version, name, applied_at::float8 AS applied_at FROM ${pg.escapeIdentifier(schema)}.schema_migrations ORDER BY version`
@@ -1001,21 +1061,21 @@ t.test('openStore', async t => {
     await t.resolves(store.ping())
   })
 
-  t.test("'sqlite:<path>' opens a SqliteStore on that file", async t => {
+  t.test("'sqlite:<path>' opens a SqliteStore on that file, in a worker thread", async t => {
     const file = newFile()
     const store = await openStore(`sqlite:${file}`)
     t.teardown(() => store.close())
-    t.ok(store instanceof SqliteStore)
+    t.ok(store instanceof SqliteWorkerStore)
     t.ok(fs.existsSync(file))
   })
 
-  t.test("'sqlite::memory:' opens an in-memory SqliteStore", async t => {
+  t.test("'sqlite::memory:' opens an in-memory SqliteStore, in a worker thread", async t => {
     const cwd = process.cwd()
     process.chdir(tmp)
     t.teardown(() => process.chdir(cwd))
     const store = await openStore('sqlite::memory:')
     t.teardown(() => store.close())
-    t.ok(store instanceof SqliteStore)
+    t.ok(store instanceof SqliteWorkerStore)
     await store.createUser(newUser('alice'))
     t.equal(await store.countUsers(), 1)
     t.notOk(fs.existsSync(path.join(tmp, ':memory:')), 'no file named :memory:')
