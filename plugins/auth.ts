@@ -15,7 +15,7 @@ import {
 import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../tokens/keys.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import {
-  InsufficientScopeError, InvalidTokenError, bearerToken, challenge, type BearerError
+  InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, type BearerError
 } from '../tokens/bearer.js'
 import { MemoryCounter, type Counter } from '../limits/counter.js'
 import { RedisCounter } from '../limits/redis.js'
@@ -262,7 +262,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     verify: {
       ...verificationRules(issuer, audience),
       cache: true,
-      extractToken: (request: FastifyRequest) => bearerToken(request.raw.rawHeaders)
+      extractToken: (request: FastifyRequest) => bearerToken(authorizationHeader(request.raw.rawHeaders))
     }
   })
 
@@ -273,9 +273,12 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     reply.header('cache-control', 'no-store')
     try {
       const now = Date.now()
-      const token = bearerToken(request.raw.rawHeaders)
-      let entry = verified.get(token, now)?.value
+      // Keyed by the whole header: a header that was read and verified once is not parsed again.
+      const authorization = authorizationHeader(request.raw.rawHeaders)
+      let entry = verified.get(authorization, now)?.value
       if (entry === undefined) {
+        // A header that is no bearer token is refused as such before any verification.
+        bearerToken(authorization)
         let claims: AccessTokenClaims
         try {
           claims = await request.jwtVerify<AccessTokenClaims>()
@@ -284,7 +287,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
         }
         if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
         entry = { claims, scopes: claims.scope === '' ? [] : claims.scope.split(' ') }
-        verified.set(token, entry, claims.exp * 1000, now)
+        verified.set(authorization, entry, claims.exp * 1000, now)
       }
       const { claims, scopes } = entry
       let revoked = revocations.get(claims.jti, now)?.value

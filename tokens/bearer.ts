@@ -30,18 +30,23 @@ export function challenge (realm: string, error: BearerError, scopes: readonly s
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 
 /**
- * Reads the access token from the request's Authorization headers (RFC 6750 §2.1). `rawHeaders`
- * is Node's flat name/value list: Node keeps only the first of two Authorization headers, so two
- * are found there.
+ * The request's one Authorization header value. `rawHeaders` is Node's flat name/value list: Node
+ * keeps only the first of two Authorization headers, so two are found there.
  */
-export function bearerToken (rawHeaders: readonly string[]): string {
-  const values: string[] = []
+export function authorizationHeader (rawHeaders: readonly string[]): string {
+  let value: string | undefined
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() === 'authorization') values.push(rawHeaders[i + 1] ?? '')
+    if (rawHeaders[i]?.toLowerCase() !== 'authorization') continue
+    if (value !== undefined) throw new MalformedRequestError('More than one Authorization header')
+    value = rawHeaders[i + 1] ?? ''
   }
-  if (values.length === 0) throw new MissingTokenError()
-  if (values.length > 1) throw new MalformedRequestError('More than one Authorization header')
-  const [scheme = '', ...credentials] = (values[0] ?? '').trim().split(/ +/)
+  if (value === undefined) throw new MissingTokenError()
+  return value
+}
+
+/** Reads the access token from an Authorization header value (RFC 6750 §2.1). */
+export function bearerToken (authorization: string): string {
+  const [scheme = '', ...credentials] = authorization.trim().split(/ +/)
   // Authentication schemes are case-insensitive (RFC 9110 §11.1); another scheme is no bearer token.
   if (scheme.toLowerCase() !== 'bearer') throw new MissingTokenError()
   if (credentials.length !== 1) throw new MalformedRequestError('The Bearer scheme takes exactly one token')
