@@ -277,10 +277,9 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       const authorization = authorizationHeader(request.raw.rawHeaders)
       let entry = verified.get(authorization, now)?.value
       if (entry === undefined) {
-        // A header that is no bearer token is refused as such before any verification.
-        bearerToken(authorization)
         let claims: AccessTokenClaims
         try {
+          // Its extractToken reads the token, and refuses a header that holds none, as bearerToken does.
           claims = await request.jwtVerify<AccessTokenClaims>()
         } catch (error) {
           throw asBearerError(error)
