@@ -1,7 +1,7 @@
 import { MemoryStore } from './memory.js'
 import { PostgresStore } from './postgres.js'
 import { SqliteStore } from './sqlite.js'
-import { SqliteWorkerStore } from './sqlite-thread.js'
+import { SqliteWorkerStore } from './sqlite-worker-store.js'
 import type { Store } from './types.js'
 
 export * from './types.js'

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { SqliteStore } from './sqlite.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
-import type { Call, Reply, ThrownError } from './sqlite-thread.js'
+import type { Call, Reply, ThrownError } from './sqlite-worker-store.js'
 
 // The thread in which SqliteWorkerStore's SqliteStore runs: it answers each call in the order it came.
 
