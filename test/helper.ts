@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
+import { once } from 'node:events'
+import { createServer, type AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { createSigner } from 'fast-jwt'
 import fp from 'fastify-plugin'
@@ -16,6 +18,15 @@ export const TEST_ARGON2 = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', 
 export const PASSWORD = 'correct horse battery staple'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+/** A port nobody listens on right now. */
+export async function freePort (): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as AddressInfo
+  server.close()
+  return port
+}
+
 /** The issuer `build` runs with when `env` sets no ISSUER. */
 const ISSUER = 'http://127.0.0.1:3000'
 

@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { constants } from 'node:fs'
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { chromium, type ConsoleMessage, type Locator, type Page } from 'playwright-core'
-import { PASSWORD, TEST_ARGON2 } from '../helper.js'
+import { PASSWORD, TEST_ARGON2, freePort } from '../helper.js'
 
 // The compiled server and CLI, run as an administrator would: `npm run build` first.
 const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
@@ -28,15 +27,6 @@ const SCHEME = 'OAuth2PasswordBearer'
 
 async function executable (path: string): Promise<boolean> {
   return await access(path, constants.X_OK).then(() => true, () => false)
-}
-
-/** A port nobody listens on right now. */
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  return port
 }
 
 /** Runs the compiled CLI to completion. */

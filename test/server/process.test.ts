@@ -1,13 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
-import { createServer, type AddressInfo } from 'node:net'
 import { request as httpsRequest } from 'node:https'
 import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
-import { TEST_ARGON2 } from '../helper.js'
+import { TEST_ARGON2, freePort } from '../helper.js'
 
 // The compiled server, started as `npm start` starts it: these tests need `npm run build` first.
 const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
@@ -18,15 +17,6 @@ interface Running {
   child: ChildProcess
   port: number
   output: () => string
-}
-
-/** A port nobody listens on right now. */
-async function freePort (): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as AddressInfo
-  server.close()
-  return port
 }
 
 /** Starts the server on a free port and resolves once it listens; killed in teardown. */

@@ -659,6 +659,31 @@ interface AppliedMigration {
   applied_at: number
 }
 
+/**
+ * Opens a database that migration 1 made, holding user alice, and checks that the store applies the
+ * later migrations once, keeps alice, and writes to what they added.
+ */
+async function checkUpgradeFromMigration1 (t: Test, backend: {
+  open: () => Promise<Store>
+  readMigrations: () => Promise<AppliedMigration[]>
+  migrations: ReadonlyArray<Migration>
+}): Promise<void> {
+  const store = await backend.open()
+  t.teardown(() => store.close())
+  const applied = await backend.readMigrations()
+  t.strictSame(applied.map(({ version }) => version), backend.migrations.map(({ version }) => version))
+  t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
+  const alice = await store.findUserByUsername('alice')
+  t.equal(alice?.id, '00000000-0000-4000-8000-000000000001')
+
+  await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
+  await store.createClient(newClient('web'))
+  await store.revokeAccessToken('j1', 5000)
+  t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
+  await (await backend.open()).close()
+  t.strictSame(await backend.readMigrations(), applied, 'reopening applied nothing again')
+}
+
 /** A backend that several stores, in one process or in several, share through one database. */
 interface SharedBackend {
   /** Names a database no store has opened yet (a file, a schema), removed at `t`'s teardown. */
@@ -867,20 +892,11 @@ t.test('SqliteStore on a file', async t => {
     `).run()
     db.close()
 
-    const store = new SqliteStore(file)
-    t.teardown(() => store.close())
-    const applied = readSqliteMigrations(file)
-    t.strictSame(applied.map(({ version }) => version), migrations.map(({ version }) => version))
-    t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
-    const alice = await store.findUserByUsername('alice')
-    t.equal(alice?.id, '00000000-0000-4000-8000-000000000001')
-
-    await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
-    await store.createClient(newClient('web'))
-    await store.revokeAccessToken('j1', 5000)
-    t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
-    await new SqliteStore(file).close()
-    t.strictSame(readSqliteMigrations(file), applied, 'reopening applied nothing again')
+    await checkUpgradeFromMigration1(t, {
+      open: async () => new SqliteStore(file),
+      readMigrations: async () => readSqliteMigrations(file),
+      migrations
+    })
   })
 })
 
@@ -1036,20 +1052,11 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
       COMMIT;
     `)
 
-    const store = await PostgresStore.open(postgresUrl, { schema })
-    t.teardown(() => store.close())
-    const applied = await readPostgresMigrations(schema)
-    t.strictSame(applied.map(({ version }) => version), postgresMigrations.map(({ version }) => version))
-    t.equal(applied[0]?.applied_at, 1000, 'migration 1 was not applied again')
-    const alice = await store.findUserByUsername('alice')
-    t.equal(alice?.id, '00000000-0000-4000-8000-000000000001')
-
-    await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
-    await store.createClient(newClient('web'))
-    await store.revokeAccessToken('j1', 5000)
-    t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
-    await (await PostgresStore.open(postgresUrl, { schema })).close()
-    t.strictSame(await readPostgresMigrations(schema), applied, 'reopening applied nothing again')
+    await checkUpgradeFromMigration1(t, {
+      open: async () => await PostgresStore.open(postgresUrl, { schema }),
+      readMigrations: async () => await readPostgresMigrations(schema),
+      migrations: postgresMigrations
+    })
   })
 })
 
