@@ -1,7 +1,6 @@
-import type { Config } from '../config/index.js'
-import { PasswordHasher } from '../passwords/hasher.js'
 import { DuplicateClientError } from '../store/index.js'
 import { FIRST_PARTY } from '../tokens/clients.js'
+import { hashClientSecret } from '../tokens/client-secrets.js'
 import { CliError, EXIT, UsageError, parseCommandLine, type CommandGroup } from './command.js'
 import { secretReader } from './input.js'
 import { formatTable, quote, scopesOption } from './users.js'
@@ -20,22 +19,19 @@ function clientIdArgument (id: string): string {
   return id
 }
 
-async function hashSecret (read: () => Promise<string>, config: Config): Promise<string> {
+async function hashSecret (read: () => Promise<string>): Promise<string> {
   const secret = await read()
   if ([...secret].length < SECRET_MIN_LENGTH) {
     throw new CliError(`the secret must be at least ${SECRET_MIN_LENGTH} characters; make one with: openssl rand -base64 32`, EXIT.usage)
   }
-  const hasher = new PasswordHasher({
-    argon2: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }
-  })
-  return await hasher.hash(secret)
+  return hashClientSecret(secret)
 }
 
 export const clientCommands: CommandGroup = {
   add: {
     usage: 'add <client_id> [--scopes "me items"] [--secret-stdin | --public]',
     summary: 'register a confidential client (secret from stdin or asked twice) or, with --public, a public one',
-    async run (args, { config, store, print }) {
+    async run (args, { store, print }) {
       const { values, params } = parseCommandLine(args, {
         scopes: { type: 'string' },
         'secret-stdin': { type: 'boolean' },
@@ -47,7 +43,7 @@ export const clientCommands: CommandGroup = {
       const readSecret = values.public === true ? null : secretReader('secret', '--secret-stdin', values['secret-stdin'] === true)
       const clients = await store()
       if (await clients.findClient(id) !== null) throw new CliError(`client ${quote(id)} exists already`, EXIT.conflict)
-      const secretHash = readSecret === null ? null : await hashSecret(readSecret, config)
+      const secretHash = readSecret === null ? null : await hashSecret(readSecret)
       try {
         await clients.createClient({ id, secretHash, scopes, createdAt: Date.now() })
       } catch (err) {

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import type { Count, Counter } from './counter.js'
+import type { Count, Counter, Limited } from './counter.js'
 
 /**
  * INCR, and on the first increment PEXPIRE, atomically: only the first failure starts the window,
@@ -9,6 +9,31 @@ const INCREMENT = `
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return count`
+
+/**
+ * Counter.take in one script, which Redis runs without interleaving another command: of concurrent
+ * attempts, only as many as the limit allows find the counts below it. ARGV[1] is the window; the
+ * limit of KEYS[i] is ARGV[i + 1], and a negative limit never blocks.
+ */
+const TAKE = `
+local blocked = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i + 1])
+  if limit >= 0 and tonumber(redis.call('GET', key) or '0') >= limit then
+    blocked = math.max(blocked, redis.call('PTTL', key), 1)
+  end
+end
+if blocked > 0 then return blocked end
+for _, key in ipairs(KEYS) do
+  if redis.call('INCR', key) == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 0`
+
+const RELEASE = `
+for _, key in ipairs(KEYS) do
+  if tonumber(redis.call('GET', key) or '0') > 0 then redis.call('DECR', key) end
+end
+return 0`
 
 /** Counters in Redis, shared by every instance that uses the same server and prefix. */
 export class RedisCounter implements Counter {
@@ -26,6 +51,16 @@ export class RedisCounter implements Counter {
     })
     // Without a listener ioredis prints every failed reconnection to stderr, outside the log.
     this.#redis.on('error', onError)
+  }
+
+  async take (entries: readonly Limited[], windowMs: number): Promise<number | null> {
+    const limits = entries.map(entry => entry.limit === Infinity ? -1 : entry.limit)
+    const blocked = Number(await this.#redis.eval(TAKE, entries.length, ...entries.map(entry => this.prefix + entry.key), windowMs, ...limits))
+    return blocked > 0 ? blocked : null
+  }
+
+  async release (keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.#redis.eval(RELEASE, keys.length, ...keys.map(key => this.prefix + key))
   }
 
   async increment (keys: readonly string[], windowMs: number): Promise<void> {

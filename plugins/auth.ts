@@ -134,6 +134,7 @@ const STORE_METHODS = Object.keys({
   prune: true,
   createClient: true,
   findClient: true,
+  setClientSecret: true,
   removeClient: true,
   listClients: true,
   ping: true,
@@ -235,9 +236,14 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
 
   // Through Redis the failed-login counts are shared by every instance; in memory, by this one only.
-  const counter: Counter = options.redis !== undefined ? new RedisCounter(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed')) : new MemoryCounter()
-  fastify.addHook('onClose', async () => await counter.close())
-  const limiter = new LoginLimiter(counter, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
+  // Through Redis one counter holds the failures and the known addresses; in memory they are apart,
+  // so that a flood of failures filling one bound cannot push the known addresses out.
+  const counters: Counter[] = options.redis !== undefined
+    ? [new RedisCounter(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed'))]
+    : [new MemoryCounter(), new MemoryCounter()]
+  fastify.addHook('onClose', async () => { for (const counter of counters) await counter.close() })
+  const [failures, trust = failures] = counters as [Counter, Counter?]
+  const limiter = new LoginLimiter(failures, trust, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
 
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
   // Made now, so that the first unknown username costs no more than a wrong password.

@@ -197,6 +197,14 @@ export class MemoryStore implements Store {
     return client === undefined ? null : copyClient(client)
   }
 
+  async setClientSecret (id: string, secretHash: string): Promise<boolean> {
+    this.#assertOpen()
+    const client = this.#clients.get(id)
+    if (client === undefined) return false
+    client.secretHash = secretHash
+    return true
+  }
+
   async removeClient (id: string): Promise<boolean> {
     this.#assertOpen()
     if (!this.#clients.delete(id)) return false

@@ -287,6 +287,11 @@ export class PostgresStore implements Store {
     return rows[0] === undefined ? null : rowToClient(rows[0])
   }
 
+  async setClientSecret (id: string, secretHash: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query('UPDATE clients SET secret_hash = $1 WHERE id = $2', [secretHash, id])
+    return rowCount !== null && rowCount > 0
+  }
+
   async removeClient (id: string): Promise<boolean> {
     // The families are revoked in the same transaction, so that no one sees the client gone and its families live.
     return await this.#transaction(async client => {

@@ -131,6 +131,7 @@ export class SqliteWorkerStore implements Store {
   prune (now: number): Promise<void> { return this.#call('prune', now) }
   createClient (client: Client): Promise<void> { return this.#call('createClient', client) }
   findClient (id: string): Promise<Client | null> { return this.#call('findClient', id) }
+  setClientSecret (id: string, secretHash: string): Promise<boolean> { return this.#call('setClientSecret', id, secretHash) }
   removeClient (id: string): Promise<boolean> { return this.#call('removeClient', id) }
   listClients (): Promise<Client[]> { return this.#call('listClients') }
   ping (): Promise<void> { return this.#call('ping') }

@@ -186,6 +186,10 @@ export class SqliteStore implements Store {
     return row === undefined ? null : clientFromRow(row)
   }
 
+  async setClientSecret (id: string, secretHash: string): Promise<boolean> {
+    return this.#statements.setClientSecret.run(secretHash, id).changes > 0
+  }
+
   async removeClient (id: string): Promise<boolean> {
     return this.#transactions.deleteClient.immediate(id, Date.now())
   }
@@ -357,6 +361,7 @@ function prepareStatements (db: Database.Database) {
       createdAt: number
     }>('INSERT INTO clients (id, secret_hash, scopes, created_at) VALUES (@id, @secretHash, @scopes, @createdAt)'),
     clientById: db.prepare<[string], Stored<ClientRow>>('SELECT * FROM clients WHERE id = ?'),
+    setClientSecret: db.prepare<[string, string]>('UPDATE clients SET secret_hash = ? WHERE id = ?'),
     deleteClient: db.prepare<[string]>('DELETE FROM clients WHERE id = ?'),
     listClients: db.prepare<[], Stored<ClientRow>>('SELECT * FROM clients ORDER BY id'),
     ping: db.prepare('SELECT 1')

@@ -88,7 +88,10 @@ export type RotationResult =
 
 export interface Client {
   id: string
-  /** argon2 PHC string of the secret; null for a public client, which authenticates by id alone. */
+  /**
+   * What the secret is kept as (tokens/client-secrets.ts: a SHA-256 digest, or an argon2 PHC string
+   * from earlier versions); null for a public client, which authenticates by id alone.
+   */
   secretHash: string | null
   /** The scopes this client may obtain for its users. */
   scopes: string[]
@@ -142,6 +145,8 @@ export interface Store {
   /** Throws `DuplicateClientError` when the id is taken. */
   createClient (client: Client): Promise<void>
   findClient (id: string): Promise<Client | null>
+  /** Replaces a confidential client's stored secret; returns whether the client exists. */
+  setClientSecret (id: string, secretHash: string): Promise<boolean>
   /** Returns whether a client was removed; its refresh families are revoked with it. */
   removeClient (id: string): Promise<boolean>
   /** Every client, ordered by id. */

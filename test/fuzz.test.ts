@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, PASSWORD } from './helper.js'
-import { PasswordHasher } from '../passwords/hasher.js'
+import { hashClientSecret } from '../tokens/client-secrets.js'
 
 // Issue 6, item 4: random form bodies, headers and tokens sent to every route. Whatever comes in,
 // no 5xx, every error in the contract's shape, and nothing submitted handed back.
@@ -35,8 +35,7 @@ interface Setup {
 async function setup (t: Test): Promise<Setup> {
   const { app } = await build(t)
   const user = await addUser(app.authStore, 'johndoe')
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
-  await app.authStore.createClient({ id: CLIENT, secretHash: await hasher.hash(SECRET), scopes: ['me', 'items'], createdAt: Date.now() })
+  await app.authStore.createClient({ id: CLIENT, secretHash: hashClientSecret(SECRET), scopes: ['me', 'items'], createdAt: Date.now() })
   const logged = await login(app, 'johndoe')
   const [key] = await app.authStore.listSigningKeys()
   if (key === undefined || logged.refresh_token === undefined) throw new Error('setup failed')

@@ -10,6 +10,7 @@ import { loadConfig } from '../config/index.js'
 import { loggerOptions } from '../config/logger.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
+import { hashClientSecret } from '../tokens/client-secrets.js'
 import type { SigningKey, Store, User } from '../store/types.js'
 
 /** Cheap argon2id parameters: tests exercise the flow, not the cost. */
@@ -123,10 +124,9 @@ export function refreshTokenOf (body: { refresh_token?: string }): string {
   return body.refresh_token
 }
 
-/** Creates a client directly in the app's store, its secret hashed with the test argon2 parameters (`null`: a public client). */
+/** Creates a client directly in the app's store, its secret kept as the server keeps it (`null`: a public client). */
 export async function createClient (app: FastifyInstance, id: string, secret: string | null, scopes = ['me', 'items']): Promise<void> {
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
-  await app.authStore.createClient({ id, secretHash: secret === null ? null : await hasher.hash(secret), scopes, createdAt: Date.now() })
+  await app.authStore.createClient({ id, secretHash: secret === null ? null : hashClientSecret(secret), scopes, createdAt: Date.now() })
 }
 
 /** application/x-www-form-urlencoded, as RFC 6749 §2.3.1 asks before the id and secret are joined. */

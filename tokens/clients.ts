@@ -1,6 +1,8 @@
 import type { Client, Store } from '../store/types.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
-import { invalidClient, invalidRequest } from './errors.js'
+import type { LoginLimiter } from '../limits/login.js'
+import { hashClientSecret, isArgon2ClientSecret, verifyClientSecret } from './client-secrets.js'
+import { invalidClient, invalidRequest, tooManyAttempts } from './errors.js'
 
 /** The built-in public client that a request naming no client logs in through (SPEC §3). */
 export const FIRST_PARTY = 'first-party'
@@ -62,29 +64,36 @@ export function clientCredentials (
   return { clientId: FIRST_PARTY, secret: null, method: 'none' }
 }
 
+/** One description for every failed client authentication: it tells no one which clients exist or are public. */
+export const CLIENT_AUTHENTICATION_FAILED = 'Client authentication failed'
+
 /**
  * The client these credentials authenticate, or `invalid_client`. `first-party` is public and
  * may have every scope; a registered confidential client must present its secret, a registered
- * public client none.
+ * public client none. Every authentication of another client than `first-party` counts against
+ * the address like a password attempt, taken back when it succeeds.
  */
 export async function authenticateClient (
   credentials: ClientCredentials,
-  context: { store: Store, hasher: PasswordHasher, scopes: Record<string, string> }
+  context: { store: Store, hasher: PasswordHasher, limiter: LoginLimiter, scopes: Record<string, string> },
+  address: string
 ): Promise<Client> {
   const usedBasic = credentials.method === 'basic'
   const secret = credentials.secret === '' ? null : credentials.secret
-  if (credentials.clientId === FIRST_PARTY) {
-    if (secret !== null) throw invalidClient('first-party is a public client and takes no secret', usedBasic)
+  if (credentials.clientId === FIRST_PARTY && secret === null) {
     return { id: FIRST_PARTY, secretHash: null, scopes: Object.keys(context.scopes), createdAt: 0 }
   }
-  const client = await context.store.findClient(credentials.clientId)
-  if (client === null) throw invalidClient('Client authentication failed', usedBasic)
-  if (client.secretHash === null) {
-    if (secret !== null) throw invalidClient('A public client takes no secret', usedBasic)
-    return client
-  }
-  if (secret === null || !await context.hasher.verify(client.secretHash, secret)) {
-    throw invalidClient('Client authentication failed', usedBasic)
+  const retryAfter = await context.limiter.clientAttempt(address)
+  if (retryAfter !== null) throw tooManyAttempts(retryAfter)
+  const client = credentials.clientId === FIRST_PARTY ? null : await context.store.findClient(credentials.clientId)
+  const authenticated = client !== null && (client.secretHash === null
+    ? secret === null
+    : secret !== null && await verifyClientSecret(client.secretHash, secret, context.hasher))
+  if (!authenticated) throw invalidClient(CLIENT_AUTHENTICATION_FAILED, usedBasic)
+  await context.limiter.clientSucceeded(address)
+  if (client.secretHash !== null && secret !== null && isArgon2ClientSecret(client.secretHash)) {
+    // Hashed by an earlier version: from now on a digest, so that this client costs no hashing again.
+    await context.store.setClientSecret(client.id, hashClientSecret(secret))
   }
   return client
 }

@@ -6,7 +6,7 @@ import type { PasswordHasher } from '../../passwords/hasher.js'
 import { HashingSaturatedError } from '../../passwords/hasher.js'
 import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access.js'
 import type { KeyRing } from '../../tokens/keys.js'
-import type { LoginLimiter } from '../../limits/login.js'
+import { LimitsUnavailableError, type LoginLimiter } from '../../limits/login.js'
 import type { ExpiringCache } from '../../tokens/cache.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
@@ -36,6 +36,8 @@ export interface EndpointOptions {
 
 /** How long a client should wait when password hashing is saturated: about one hash's time, rounded up. */
 const SATURATED_RETRY_AFTER = 1
+/** How long a client should wait when the failed-login counters (Redis) do not answer: about a reconnection's time. */
+const LIMITS_RETRY_AFTER = 5
 
 /**
  * The OAuth endpoints, encapsulated: their form parser and their RFC 6749 error format stay here
@@ -53,6 +55,9 @@ const endpoints: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, op
       oauthError = error
     } else if (error instanceof HashingSaturatedError) {
       oauthError = temporarilyUnavailable('The server is busy verifying passwords; retry shortly', SATURATED_RETRY_AFTER)
+    } else if (error instanceof LimitsUnavailableError) {
+      request.log.error({ err: error.cause }, 'failed-login counters do not answer')
+      oauthError = temporarilyUnavailable('Login attempts cannot be counted right now; retry shortly', LIMITS_RETRY_AFTER)
     } else if (error.validation !== undefined) {
       oauthError = invalidRequest(`invalid request parameters: ${error.message}`)
     } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BASIC_CHALLENGE, IntrospectionResponse, RevocationRequest, oauthError } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
-import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { CLIENT_AUTHENTICATION_FAILED, authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { invalidClient } from '../../tokens/errors.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import type { EndpointOptions } from './endpoints.js'
@@ -75,8 +75,9 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
     }
   }, async (request) => {
     const credentials = clientCredentials(request.headers.authorization, request.body)
-    const client = await authenticateClient(credentials, options)
-    if (client.secretHash === null) throw invalidClient('Introspection needs a confidential client', credentials.method === 'basic')
+    const client = await authenticateClient(credentials, options, request.ip)
+    // A public client proves nothing of who asks; answered like any failed authentication.
+    if (client.secretHash === null) throw invalidClient(CLIENT_AUTHENTICATION_FAILED, credentials.method === 'basic')
     const { token } = request.body
     return await introspectRefreshToken(token, Date.now()) ?? await introspectAccessToken(token)
   })

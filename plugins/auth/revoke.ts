@@ -30,7 +30,7 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
       }
     }
   }, async (request) => {
-    const client = await authenticateClient(clientCredentials(request.headers.authorization, request.body), options)
+    const client = await authenticateClient(clientCredentials(request.headers.authorization, request.body), options, request.ip)
     const { token } = request.body
     // The hint only orders the search (§2.1): both kinds are tried.
     const found = await store.findRefreshToken(hashRefreshToken(token))

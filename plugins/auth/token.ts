@@ -6,7 +6,7 @@ import { documented } from '../../schemas/responses.js'
 import { canonicalUsername, usernameProblem } from '../../passwords/username.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import {
-  invalidGrant, invalidRequest, invalidScope, temporarilyUnavailable, tooManyAttempts, unsupportedGrantType
+  invalidGrant, invalidRequest, invalidScope, tooManyAttempts, unsupportedGrantType
 } from '../../tokens/errors.js'
 import { grantScopes, parseScope } from '../../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
@@ -22,16 +22,6 @@ type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' |
 
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
   const { store, hasher, accessTokens, limiter, scopes: catalogue, lifetimes } = options
-
-  /** The counts live in Redis when configured: if it does not answer, logins wait rather than go uncounted. */
-  async function counted<T> (request: FastifyRequest, work: Promise<T>): Promise<T> {
-    try {
-      return await work
-    } catch (error) {
-      request.log.error({ err: error }, 'failed-login counters do not answer')
-      throw temporarilyUnavailable('Login attempts cannot be counted right now; retry shortly', 5)
-    }
-  }
 
   function audit (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
     request.log.info({ audit: 'login', username, clientAddress: request.ip, clientId, outcome }, 'login attempt')
@@ -57,24 +47,27 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     if (unknown.length > 0) throw invalidScope(`Unknown scope: ${unknown.join(' ')}`)
 
     const username = canonicalUsername(body.username)
-    const retryAfter = await counted(request, limiter.retryAfter(username, request.ip))
+    // Counted as a failure before the password is checked, so that concurrent guesses cannot outrun the limit.
+    const retryAfter = await limiter.attempt(username, request.ip)
     if (retryAfter !== null) {
       audit(request, username, client.id, 'rate_limited')
       throw tooManyAttempts(retryAfter)
     }
-    const user = usernameProblem(username) === null ? await store.findUserByUsername(username) : null
-    if (user === null) {
-      await hasher.verifyDummy(body.password)
-      await counted(request, limiter.failed(username, request.ip))
-      audit(request, username, client.id, 'unknown_user')
+    let user: User | null
+    let verified: boolean
+    try {
+      user = usernameProblem(username) === null ? await store.findUserByUsername(username) : null
+      verified = user === null ? await hasher.verifyDummy(body.password) : await hasher.verify(user.passwordHash, body.password)
+    } catch (error) {
+      // The password was never checked (hashing saturated, the store failing): the attempt is not a failure.
+      await limiter.abandoned(username, request.ip).catch(() => {})
+      throw error
+    }
+    if (user === null || !verified) {
+      audit(request, username, client.id, user === null ? 'unknown_user' : 'wrong_password')
       throw invalidGrant(BAD_CREDENTIALS)
     }
-    if (!await hasher.verify(user.passwordHash, body.password)) {
-      await counted(request, limiter.failed(username, request.ip))
-      audit(request, username, client.id, 'wrong_password')
-      throw invalidGrant(BAD_CREDENTIALS)
-    }
-    await counted(request, limiter.succeeded(username, request.ip))
+    await limiter.succeeded(username, request.ip)
     if (user.disabled) {
       audit(request, username, client.id, 'disabled')
       throw invalidGrant('The user is disabled')
@@ -164,7 +157,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     if (body.grant_type !== 'password' && body.grant_type !== 'refresh_token') {
       throw unsupportedGrantType('grant_type must be password or refresh_token')
     }
-    const client = await authenticateClient(clientCredentials(request.headers.authorization, body), options)
+    const client = await authenticateClient(clientCredentials(request.headers.authorization, body), options, request.ip)
     return body.grant_type === 'password'
       ? await passwordGrant(request, body, client)
       : await refreshGrant(request, body, client)

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, PASSWORD, basic, claims, assertOAuthError } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
+import { hashClientSecret } from '../../tokens/client-secrets.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -35,8 +36,7 @@ const ODD = 'odd:id with spaces'
 async function setup (t: Test): Promise<FastifyInstance> {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe', { scopes: ['me', 'items'] })
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
-  const secretHash = await hasher.hash(SECRET)
+  const secretHash = hashClientSecret(SECRET)
   const createdAt = Date.now()
   await app.authStore.createClient({ id: CONFIDENTIAL, secretHash, scopes: ['me', 'items'], createdAt })
   await app.authStore.createClient({ id: ODD, secretHash, scopes: ['me', 'items'], createdAt })
@@ -127,10 +127,15 @@ t.test('clients that fail', async t => {
     })
   }
 
-  t.test('the answers for a wrong secret and an unknown client are the same', async t => {
-    const unknown = await passwordGrant(app, { client_id: 'nobody', client_secret: SECRET })
-    const wrongSecret = await passwordGrant(app, { client_id: CONFIDENTIAL, client_secret: wrong })
-    t.same(unknown.json(), wrongSecret.json())
+  t.test('every failed client authentication gets the same answer: no client is told apart', async t => {
+    const answers = await Promise.all([
+      passwordGrant(app, { client_id: 'nobody', client_secret: SECRET }),
+      passwordGrant(app, { client_id: CONFIDENTIAL, client_secret: wrong }),
+      passwordGrant(app, { client_id: CONFIDENTIAL }),
+      passwordGrant(app, { client_id: PUBLIC, client_secret: SECRET }),
+      passwordGrant(app, { client_id: 'first-party', client_secret: SECRET })
+    ])
+    for (const answer of answers) t.strictSame(answer.json(), { error: 'invalid_client', error_description: 'Client authentication failed' })
   })
 })
 
@@ -150,4 +155,53 @@ t.test('a client\'s scopes bound what its users get', async t => {
   t.test('a scope the client may have', async t => {
     t.equal(assertLogin(t, await passwordGrant(app, { ...asNarrow, scope: 'me' })).scope, 'me')
   })
+})
+
+t.test('a client secret hashed with argon2 by an earlier version still authenticates, and is stored as a digest after', async t => {
+  const { app } = await build(t)
+  await addUser(app.authStore, 'johndoe')
+  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await app.authStore.createClient({ id: 'legacy', secretHash: await hasher.hash(SECRET), scopes: ['me'], createdAt: Date.now() })
+  assertOAuthError(t, await passwordGrant(app, { client_id: 'legacy', client_secret: 'wrong' }), 401, 'invalid_client')
+  t.match((await app.authStore.findClient('legacy'))?.secretHash, /^\$argon2id\$/, 'a wrong secret changes nothing')
+  assertLogin(t, await passwordGrant(app, { client_id: 'legacy', client_secret: SECRET }))
+  t.equal((await app.authStore.findClient('legacy'))?.secretHash, hashClientSecret(SECRET), 'rehashed as a SHA-256 digest')
+  assertLogin(t, await passwordGrant(app, { client_id: 'legacy', client_secret: SECRET }))
+})
+
+t.test('failed client authentications count against the address: after 100, 429 with Retry-After', async t => {
+  const app = await setup(t)
+  const from = (remoteAddress: string, fields: Record<string, string>) => app.inject({
+    method: 'POST',
+    url: '/introspect',
+    remoteAddress,
+    payload: new URLSearchParams({ token: 'anything', ...fields }).toString(),
+    headers: FORM
+  })
+  for (let attempt = 1; attempt <= 100; attempt++) {
+    const response = await from('203.0.113.9', { client_id: CONFIDENTIAL, client_secret: `wrong ${attempt}` })
+    t.equal(response.statusCode, 401, `failure ${attempt}`)
+  }
+  const blocked = await from('203.0.113.9', { client_id: CONFIDENTIAL, client_secret: SECRET })
+  assertOAuthError(t, blocked, 429, 'invalid_request')
+  t.match(blocked.headers['retry-after'], /^[1-9]\d*$/)
+  const elsewhere = await from('198.51.100.2', { client_id: CONFIDENTIAL, client_secret: SECRET })
+  t.equal(elsewhere.statusCode, 200, 'another address is not affected')
+})
+
+t.test('a flood of wrong client secrets does not keep password hashing from logins', async t => {
+  const app = await setup(t)
+  // Hashing one at a time with a short queue: any hashing the flood caused would refuse the logins with 503.
+  const flood = Array.from({ length: 70 }, async (_, index) => await app.inject({
+    method: 'POST',
+    url: '/introspect',
+    remoteAddress: `203.0.113.${index % 50}`,
+    payload: new URLSearchParams({ token: 'anything', client_id: CONFIDENTIAL, client_secret: `wrong ${index}` }).toString(),
+    headers: FORM
+  }))
+  // Fewer than the pair limit: concurrent logins of one user from one address are all counted until they succeed.
+  const logins = Array.from({ length: 8 }, async () => await passwordGrant(app))
+  const [floodAnswers, loginAnswers] = await Promise.all([Promise.all(flood), Promise.all(logins)])
+  t.same([...new Set(floodAnswers.map(response => response.statusCode))], [401])
+  t.equal(loginAnswers.filter(response => response.statusCode === 200).length, 8, 'every login was served')
 })

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, refresh, claims, refreshTokenOf, sign, assertOAuthError } from '../helper.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { hashClientSecret } from '../../tokens/client-secrets.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -30,9 +30,8 @@ function assertIntrospection (t: Test, response: LightMyRequestResponse): Record
 
 async function setup (t: Test): Promise<FastifyInstance> {
   const { app } = await build(t)
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
   const createdAt = Date.now()
-  await app.authStore.createClient({ id: RESOURCE_SERVER, secretHash: await hasher.hash(SECRET), scopes: ['me', 'items'], createdAt })
+  await app.authStore.createClient({ id: RESOURCE_SERVER, secretHash: hashClientSecret(SECRET), scopes: ['me', 'items'], createdAt })
   await app.authStore.createClient({ id: 'public-app', secretHash: null, scopes: ['me', 'items'], createdAt })
   return app
 }

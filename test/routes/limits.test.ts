@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import oauth2Password from '../../plugins/auth.js'
 import { build, addUser, PASSWORD } from '../helper.js'
 
 const WRONG_PASSWORD = 'not the password of anyone here'
@@ -169,4 +170,63 @@ t.test('when Redis does not answer, a login is 503 temporarily_unavailable, neve
     await addUser(app.authStore, 'johndoe')
     assertUnavailable(t, await within(10_000, attempt(app, 'johndoe', PASSWORD)))
   })
+})
+
+/** Concurrent guesses, all started before any is answered: how many had their password checked. */
+async function concurrentGuesses (t: Test, app: FastifyInstance, guesses: Array<{ username: string, password: string }>): Promise<{ checked: number, tooMany: number, tokens: number }> {
+  const responses = await Promise.all(guesses.map(async ({ username, password }) => await attempt(app, username, password)))
+  const statuses = responses.map(response => response.statusCode)
+  t.same(statuses.filter(status => ![200, 400, 429].includes(status)), [], 'every answer is 200, 400 or 429')
+  for (const response of responses.filter(response => response.statusCode === 429)) assertTooMany(t, response)
+  return {
+    // A 400 invalid_grant or a 200 means the password was checked.
+    checked: statuses.filter(status => status === 400 || status === 200).length,
+    tooMany: statuses.filter(status => status === 429).length,
+    tokens: statuses.filter(status => status === 200).length
+  }
+}
+
+/** 60 wrong guesses at once, the right password among them as the 50th. */
+const SIXTY = Array.from({ length: 60 }, (_, index) => ({ username: 'johndoe', password: index === 49 ? PASSWORD : WRONG_PASSWORD }))
+
+t.test('60 simultaneous guesses for one username from one address: at most 10 password checks', async t => {
+  const { app } = await build(t)
+  await addUser(app.authStore, 'johndoe')
+  const { checked, tooMany, tokens } = await concurrentGuesses(t, app, SIXTY)
+  t.ok(checked <= PAIR_LIMIT, `${checked} password checks`)
+  t.equal(checked + tooMany, 60)
+  t.equal(tokens, 0, 'the right password, 50th, was refused without being checked')
+})
+
+t.test('through Redis, 60 simultaneous guesses on two instances: at most 10 password checks', { skip: redisUrl === undefined ? REDIS_SKIP : false }, async t => {
+  const env = { REDIS_URL: redisUrl ?? '' }
+  const a = await build(t, env)
+  const b = await build(t, env)
+  const username = `limits-${randomBytes(8).toString('hex')}`
+  await addUser(a.app.authStore, username)
+  await addUser(b.app.authStore, username)
+  const address = `2001:db8::${randomBytes(2).toString('hex')}:${randomBytes(2).toString('hex')}`
+  const responses = await Promise.all(Array.from({ length: 60 }, async (_, index) =>
+    await attempt(index % 2 === 0 ? a.app : b.app, username, index === 49 ? PASSWORD : WRONG_PASSWORD, address)))
+  const checked = responses.filter(response => response.statusCode === 400 || response.statusCode === 200).length
+  t.ok(checked <= PAIR_LIMIT, `${checked} password checks`)
+  t.equal(responses.filter(response => response.statusCode === 429).length, 60 - checked)
+})
+
+t.test('the per-address limit holds under concurrency: 40 guesses across usernames, limit 20', async t => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(oauth2Password, {
+    store: 'memory:',
+    issuer: 'http://api.test',
+    scopes: {},
+    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+    // Room for every guess in the hashing queue, so that none is refused as saturation instead.
+    hashing: { queueLimit: 100 },
+    loginLimits: { address: 20 }
+  })
+  await app.ready()
+  const { checked, tooMany } = await concurrentGuesses(t, app, Array.from({ length: 40 }, (_, index) => ({ username: `user${index}`, password: WRONG_PASSWORD })))
+  t.equal(checked, 20, 'exactly the limit were checked')
+  t.equal(tooMany, 20)
 })

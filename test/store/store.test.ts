@@ -600,6 +600,15 @@ for (const implementation of implementations) {
       t.strictSame(await store.listClients(), [others[1], web, others[0]])
     })
 
+    t.test('replaces a client\'s secret, and says whether the client exists', async t => {
+      const store = await open(t)
+      await store.createClient(newClient('web'))
+      t.equal(await store.setClientSecret('web', 'sha256:new'), true)
+      t.strictSame(await store.findClient('web'), newClient('web', { secretHash: 'sha256:new' }))
+      t.equal(await store.setClientSecret('unknown', 'sha256:new'), false)
+      t.equal(await store.findClient('unknown'), null, 'no client is created')
+    })
+
     t.test('refuses a taken client id with DuplicateClientError', async t => {
       const store = await open(t)
       await store.createClient(newClient('web'))
