@@ -429,7 +429,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
     // Logging in once per cold token would take hours of argon2: the tokens are signed here, with
     // the server's key and the claims a login gives.
     const issuer = new AccessTokenIssuer({ issuer: ISSUER, audience: ISSUER, ttl: Number(first.body.expires_in), keys: () => fixture.keys })
-    const claims = { userId: fixture.user.id, tokenVersion: fixture.user.tokenVersion, scopes: String(first.body.scope).split(' '), clientId: 'first-party' }
+    const claims = { userId: fixture.user.id, tokenVersion: fixture.user.tokenVersion, scopes: String(first.body.scope).split(' '), clientId: 'first-party', familyId: String(JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).sid) }
     const bench: Bench = { url, profile, fixture, token, mint: () => issuer.issue(claims).token, warnings: new Map() }
     await expectOk(`${url}/status`, bearer(bench.mint()))
 

@@ -1,16 +1,18 @@
 import fp from 'fastify-plugin'
-import fastifyJwt from '@fastify/jwt'
+import fastifyJwt, { type JWT } from '@fastify/jwt'
 // For its FastifySchema fields (`security`), which the onRoute hook below fills in.
 import type {} from '@fastify/swagger'
 import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { openStore, type SigningAlgorithm, type Store, type User } from '../store/index.js'
+import { openStore, type SigningAlgorithm, type Store } from '../store/index.js'
 import { ExpiringCache } from '../tokens/cache.js'
+import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
+import { UserCache } from '../tokens/user-cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import {
-  AccessTokenIssuer, AccessTokenVerifier, hasAccessTokenClaims, verificationKey, verificationRules, type AccessTokenClaims
+  AccessTokenIssuer, AccessTokenVerifier, verificationRules, type AccessTokenClaims
 } from '../tokens/access.js'
 import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../tokens/keys.js'
 import { isScopeToken } from '../tokens/scopes.js'
@@ -130,7 +132,7 @@ const STORE_METHODS = Object.keys({
   findRefreshToken: true,
   revokeRefreshFamily: true,
   revokeAccessToken: true,
-  isAccessTokenRevoked: true,
+  revocationsSince: true,
   prune: true,
   createClient: true,
   findClient: true,
@@ -160,21 +162,24 @@ function validateOptions (options: OAuth2PasswordOptions): void {
   }
 }
 
-/** How often the plugin re-reads the signing keys, so that `keys rotate` reaches it within five seconds (SPEC §9). */
+/** How often the plugin re-reads the signing keys, so that `keys rotate` reaches it within five seconds. */
 const KEY_REFRESH_INTERVAL = 2000
 /**
- * How long `authenticate` trusts what it read of a user or a revocation: a disabled user, a new
- * password or a revocation made anywhere is refused within it (SPEC §9 asks for one second).
+ * How often the plugin reads the revocations recorded since its last look: a token revoked, a login
+ * ended or a user changed anywhere is refused here within this, plus the time the store takes to
+ * answer, well inside the second every instance is allowed.
  */
-const STATE_CACHE_TTL = 500
+const REVOCATION_POLL_INTERVAL = 250
 /**
  * How long a verified token's claims are reused without verifying it again: never past its `exp`,
- * and briefly enough that a removed signing key stops it soon. @fastify/jwt's own cache sits behind
- * a full decode and a SHA-256 of the token on every request; this one is a map lookup.
+ * and briefly enough that a removed signing key stops it soon. Keyed by the token, never by the
+ * header around it, so that spellings of one header cannot fill it.
  */
 const VERIFIED_CACHE_TTL = 5000
 /** How often expired revocations and refresh tokens are deleted. */
 const PRUNE_INTERVAL = 60_000
+/** The @fastify/jwt namespace the plugin verifies under, beside any @fastify/jwt of the host's own. */
+const JWT_NAMESPACE = 'oauth2Password'
 
 /** Loads the signing keys, creating the first one when the store has none. */
 async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number): Promise<KeyRing> {
@@ -183,23 +188,30 @@ async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenT
   return new KeyRing(liveKeys(keys, Date.now(), accessTokenTtl))
 }
 
-const TOKEN_PROBLEMS: Record<string, string> = {
-  FST_JWT_AUTHORIZATION_TOKEN_EXPIRED: 'The access token expired',
-  FAST_JWT_INACTIVE: 'The access token is not valid yet',
-  FAST_JWT_INVALID_TYPE: 'The token is not an access token',
-  FAST_JWT_INVALID_CLAIM_VALUE: 'The access token is for another issuer or audience',
-  FAST_JWT_INVALID_ALGORITHM: 'The access token is signed with an algorithm this server does not use'
-}
-
 function isBearerError (error: unknown): error is BearerError {
   return error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('OAUTH2_')
 }
 
-/** Anything that went wrong while verifying the JWT itself is an invalid token, never a 500. */
-function asBearerError (error: unknown): BearerError {
-  if (isBearerError(error)) return error
-  const code = error instanceof Error && 'code' in error ? String(error.code) : ''
-  return new InvalidTokenError(TOKEN_PROBLEMS[code] ?? 'The access token is invalid')
+/**
+ * Registers @fastify/jwt in a context of its own, so that its decorators (`jwt`, `user`) never meet
+ * those of a host that registers @fastify/jwt too, before or after this plugin; under a namespace,
+ * so that a host's `jwt` decorator inherited here is extended rather than replaced. Returns its
+ * verifier, which takes the key the token names with each call and caches one verifier per key.
+ */
+async function jwtVerifier (fastify: FastifyInstance, issuer: string, audience: string): Promise<(token: string, publicKey: string) => unknown> {
+  let verifier: JWT | undefined
+  await fastify.register(async function accessTokenVerification (child) {
+    await child.register(fastifyJwt, {
+      namespace: JWT_NAMESPACE,
+      // Verify-only, and never with this secret: each call brings the key of the token's kid.
+      secret: { public: () => { throw new Error('the access token verifier takes the key with each call') } },
+      verify: verificationRules(issuer, audience)
+    })
+    verifier = (child.jwt as unknown as Record<string, JWT>)[JWT_NAMESPACE]
+  })
+  if (verifier === undefined) throw new Error('@fastify/jwt did not register its verifier')
+  const jwt = verifier
+  return (token, publicKey) => jwt.verify(token, { key: publicKey })
 }
 
 async function oauth2Password (fastify: FastifyInstance, options: OAuth2PasswordOptions): Promise<void> {
@@ -217,25 +229,6 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
 
   const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
   let keys = await loadKeys(store, algorithm, lifetimes.accessToken)
-  const background = [
-    setInterval(() => {
-      store.listSigningKeys()
-        .then(all => { keys = new KeyRing(liveKeys(all, Date.now(), lifetimes.accessToken)) })
-        .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
-    }, KEY_REFRESH_INTERVAL),
-    setInterval(() => {
-      store.prune(Date.now()).catch((error: unknown) => fastify.log.error({ err: error }, 'pruning the store failed'))
-    }, PRUNE_INTERVAL)
-  ]
-  // The timers never keep a process alive on their own.
-  for (const timer of background) timer.unref()
-  fastify.addHook('onClose', async () => {
-    for (const timer of background) clearInterval(timer)
-    // Only a store the plugin opened is the plugin's to close.
-    if (typeof options.store === 'string') await store.close()
-  })
-
-  // Through Redis the failed-login counts are shared by every instance; in memory, by this one only.
   // Through Redis one counter holds the failures and the known addresses; in memory they are apart,
   // so that a flood of failures filling one bound cannot push the known addresses out.
   const counters: Counter[] = options.redis !== undefined
@@ -249,28 +242,38 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   // Made now, so that the first unknown username costs no more than a wrong password.
   await hasher.dummyHash()
   const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: lifetimes.accessToken, keys: () => keys })
-  const verifier = new AccessTokenVerifier({ issuer, audience, keys: () => keys })
-  const users = new ExpiringCache<string, User | null>(STATE_CACHE_TTL)
-  const revocations = new ExpiringCache<string, boolean>(STATE_CACHE_TTL)
-  const verified = new ExpiringCache<string, { claims: AccessTokenClaims, scopes: readonly string[] }>(VERIFIED_CACHE_TTL)
-
-  await fastify.register(fastifyJwt, {
-    // Verify-only: tokens are signed by AccessTokenIssuer, which picks the current key.
-    secret: {
-      public: async (_request: FastifyRequest, token: unknown) => {
-        // Each key verifies only the one algorithm it was made for: no algorithm confusion.
-        const key = verificationKey(keys, (token as { header: { kid?: unknown, alg?: unknown } }).header)
-        if (key === undefined) throw new InvalidTokenError('The access token is signed by an unknown key')
-        return key.publicKey
-      }
-    },
-    decode: { complete: true },
-    verify: {
-      ...verificationRules(issuer, audience),
-      cache: true,
-      extractToken: (request: FastifyRequest) => bearerToken(authorizationHeader(request.raw.rawHeaders))
-    }
+  const verifier = new AccessTokenVerifier({ ttl: lifetimes.accessToken, keys: () => keys, verifyWith: await jwtVerifier(fastify, issuer, audience) })
+  const users = new UserCache(store)
+  const revocations = new RevocationList(store, {
+    accessTokenTtl: lifetimes.accessToken,
+    onUserChange: (id: string) => users.forget(id),
+    onUsersUnknown: () => users.clear()
   })
+  await revocations.load()
+
+  const background = [
+    setInterval(() => {
+      store.listSigningKeys()
+        .then(all => { keys = new KeyRing(liveKeys(all, Date.now(), lifetimes.accessToken)) })
+        .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
+    }, KEY_REFRESH_INTERVAL),
+    setInterval(() => {
+      // Kept a token's lifetime longer than they matter, so that an instance starting then still learns of them.
+      store.prune(Date.now() - lifetimes.accessToken * 1000 - REVOCATION_OVERLAP)
+        .catch((error: unknown) => fastify.log.error({ err: error }, 'pruning the store failed'))
+    }, PRUNE_INTERVAL),
+    setInterval(() => {
+      revocations.poll().catch((error: unknown) => fastify.log.error({ err: error }, 'reading revocations failed'))
+    }, REVOCATION_POLL_INTERVAL)
+  ]
+  // The timers never keep a process alive on their own.
+  for (const timer of background) timer.unref()
+  fastify.addHook('onClose', async () => {
+    for (const timer of background) clearInterval(timer)
+    // Only a store the plugin opened is the plugin's to close.
+    if (typeof options.store === 'string') await store.close()
+  })
+  const verified = new ExpiringCache<string, { claims: AccessTokenClaims, scopes: readonly string[] }>(VERIFIED_CACHE_TTL)
 
   fastify.decorate('authStore', store)
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
@@ -279,33 +282,16 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     reply.header('cache-control', 'no-store')
     try {
       const now = Date.now()
-      // Keyed by the whole header: a header that was read and verified once is not parsed again.
-      const authorization = authorizationHeader(request.raw.rawHeaders)
-      let entry = verified.get(authorization, now)?.value
+      const token = bearerToken(authorizationHeader(request.raw.rawHeaders))
+      let entry = verified.get(token, now)?.value
       if (entry === undefined) {
-        let claims: AccessTokenClaims
-        try {
-          // Its extractToken reads the token, and refuses a header that holds none, as bearerToken does.
-          claims = await request.jwtVerify<AccessTokenClaims>()
-        } catch (error) {
-          throw asBearerError(error)
-        }
-        if (!hasAccessTokenClaims(claims)) throw new InvalidTokenError('The access token lacks a claim this server needs')
+        const claims = verifier.verify(token, now)
         entry = { claims, scopes: claims.scope === '' ? [] : claims.scope.split(' ') }
-        verified.set(authorization, entry, claims.exp * 1000, now)
+        verified.set(token, entry, claims.exp * 1000, now)
       }
       const { claims, scopes } = entry
-      let revoked = revocations.get(claims.jti, now)?.value
-      if (revoked === undefined) {
-        revoked = await store.isAccessTokenRevoked(claims.jti)
-        revocations.set(claims.jti, revoked)
-      }
-      if (revoked) throw new InvalidTokenError('The access token was revoked')
-      let user = users.get(claims.sub, now)?.value
-      if (user === undefined) {
-        user = await store.findUserById(claims.sub)
-        users.set(claims.sub, user)
-      }
+      if (revocations.isRevoked(claims)) throw new InvalidTokenError('The access token was revoked')
+      const user = await users.get(claims.sub)
       if (user === null) throw new InvalidTokenError('The user no longer exists')
       if (user.disabled) throw new InvalidTokenError('The user is disabled')
       if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')

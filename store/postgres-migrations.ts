@@ -80,5 +80,23 @@ export const migrations: ReadonlyArray<Migration> = [
 
       CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
     `
+  },
+  {
+    version: 3,
+    name: 'record when tokens were revoked and users changed, for the revocation feed',
+    sql: `
+      ALTER TABLE revoked_tokens ADD COLUMN revoked_at BIGINT NOT NULL DEFAULT 0;
+      UPDATE revoked_tokens SET revoked_at = (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+      ALTER TABLE revoked_tokens ALTER COLUMN revoked_at DROP DEFAULT;
+      CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);
+      CREATE INDEX refresh_families_revoked_at ON refresh_families (revoked_at);
+
+      CREATE TABLE user_changes (
+        user_id TEXT PRIMARY KEY,
+        changed_at BIGINT NOT NULL
+      );
+
+      CREATE INDEX user_changes_changed_at ON user_changes (changed_at);
+    `
   }
 ]

@@ -12,6 +12,7 @@ import type {
   NewUser,
   RefreshFamily,
   RefreshToken,
+  Revocation,
   RotationResult,
   SigningAlgorithm,
   SigningKey,
@@ -40,6 +41,12 @@ const SELECT_REFRESH_TOKEN_WITH_FAMILY = `
   SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
   FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
   WHERE t.hash = $1
+`
+
+/** The statement, for a WITH clause, that records a change of the users in `source` at the time `at`. */
+const RECORD_USER_CHANGE = (source: string, at: string): string => `
+  INSERT INTO user_changes (user_id, changed_at) SELECT id, ${at}::bigint FROM ${source}
+  ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
 `
 
 const INSERT_REFRESH_TOKEN = `
@@ -122,18 +129,23 @@ export class PostgresStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    // One statement for every combination of changes, so that the token_version raise lands in the
-    // same write as the change that calls for it.
+    // One statement for every combination of changes, so that the token_version raise, and the
+    // record of the change that instances poll for, land in the same write as the change.
     const { rows } = await this.#pool.query<UserRow>(`
-      UPDATE users SET
-        email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
-        full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
-        scopes = coalesce($6::jsonb, scopes),
-        disabled = coalesce($7::boolean, disabled),
-        password_hash = coalesce($8::text, password_hash),
-        token_version = token_version + $9::integer
-      WHERE id = $1
-      RETURNING *
+      WITH updated AS (
+        UPDATE users SET
+          email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
+          full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
+          scopes = coalesce($6::jsonb, scopes),
+          disabled = coalesce($7::boolean, disabled),
+          password_hash = coalesce($8::text, password_hash),
+          token_version = token_version + $9::integer
+        WHERE id = $1
+        RETURNING *
+      ), recorded AS (
+        ${RECORD_USER_CHANGE('updated', '$10')}
+      )
+      SELECT * FROM updated
     `, [
       id,
       changes.email !== undefined,
@@ -143,15 +155,19 @@ export class PostgresStore implements Store {
       changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
       changes.disabled ?? null,
       changes.passwordHash ?? null,
-      changes.revokeTokens === true ? 1 : 0
+      changes.revokeTokens === true ? 1 : 0,
+      Date.now()
     ])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
   async removeUser (id: string): Promise<boolean> {
     // ON DELETE CASCADE takes the user's refresh families and their tokens.
-    const { rowCount } = await this.#pool.query('DELETE FROM users WHERE id = $1', [id])
-    return rowCount !== null && rowCount > 0
+    const { rows } = await this.#pool.query(`
+      WITH deleted AS (DELETE FROM users WHERE id = $1 RETURNING id), recorded AS (${RECORD_USER_CHANGE('deleted', '$2')})
+      SELECT id FROM deleted
+    `, [id, Date.now()])
+    return rows.length > 0
   }
 
   async listUsers (): Promise<User[]> {
@@ -245,22 +261,27 @@ export class PostgresStore implements Store {
     await this.#pool.query('UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, familyId])
   }
 
-  async revokeAccessToken (jti: string, expiresAt: number): Promise<void> {
+  async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
     // A second revocation can only lengthen the first: the token it refuses may live that long.
     await this.#pool.query(`
-      INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2)
+      INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
       ON CONFLICT (jti) DO UPDATE SET expires_at = greatest(revoked_tokens.expires_at, excluded.expires_at)
-    `, [jti, expiresAt])
+    `, [jti, expiresAt, now])
   }
 
-  async isAccessTokenRevoked (jti: string): Promise<boolean> {
-    const { rowCount } = await this.#pool.query('SELECT 1 FROM revoked_tokens WHERE jti = $1', [jti])
-    return rowCount !== null && rowCount > 0
+  async revocationsSince (since: number): Promise<Revocation[]> {
+    const { rows } = await this.#pool.query<Revocation>(`
+      SELECT 'access_token' AS kind, jti AS id, revoked_at AS at, expires_at AS "expiresAt" FROM revoked_tokens WHERE revoked_at >= $1
+      UNION ALL SELECT 'refresh_family', id, revoked_at, NULL FROM refresh_families WHERE revoked_at >= $1
+      UNION ALL SELECT 'user', user_id, changed_at, NULL FROM user_changes WHERE changed_at >= $1
+    `, [since])
+    return rows
   }
 
   async prune (now: number): Promise<void> {
     await this.#transaction(async client => {
       await client.query('DELETE FROM revoked_tokens WHERE expires_at <= $1', [now])
+      await client.query('DELETE FROM user_changes WHERE changed_at <= $1', [now])
       await client.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [now])
       // ON DELETE CASCADE takes the families' remaining tokens.
       await client.query('DELETE FROM refresh_families WHERE expires_at <= $1', [now])

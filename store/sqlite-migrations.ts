@@ -79,5 +79,24 @@ export const migrations: ReadonlyArray<Migration> = [
 
       CREATE INDEX revoked_tokens_expires_at ON revoked_tokens (expires_at);
     `
+  },
+  {
+    version: 3,
+    name: 'record when tokens were revoked and users changed, for the revocation feed',
+    // Tokens revoked before this step get the time of the step: an instance starting later still
+    // learns of every one that can be live, since none outlives its revocation by more than its lifetime.
+    sql: `
+      ALTER TABLE revoked_tokens ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE revoked_tokens SET revoked_at = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+      CREATE INDEX revoked_tokens_revoked_at ON revoked_tokens (revoked_at);
+      CREATE INDEX refresh_families_revoked_at ON refresh_families (revoked_at);
+
+      CREATE TABLE user_changes (
+        user_id TEXT PRIMARY KEY,
+        changed_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE INDEX user_changes_changed_at ON user_changes (changed_at);
+    `
   }
 ]

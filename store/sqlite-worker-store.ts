@@ -8,6 +8,7 @@ import {
   type NewUser,
   type RefreshFamily,
   type RefreshToken,
+  type Revocation,
   type RotationResult,
   type SigningKey,
   type Store,
@@ -126,8 +127,8 @@ export class SqliteWorkerStore implements Store {
 
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> { return this.#call('findRefreshToken', hash) }
   revokeRefreshFamily (familyId: string, now: number): Promise<void> { return this.#call('revokeRefreshFamily', familyId, now) }
-  revokeAccessToken (jti: string, expiresAt: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt) }
-  isAccessTokenRevoked (jti: string): Promise<boolean> { return this.#call('isAccessTokenRevoked', jti) }
+  revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
+  revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
   prune (now: number): Promise<void> { return this.#call('prune', now) }
   createClient (client: Client): Promise<void> { return this.#call('createClient', client) }
   findClient (id: string): Promise<Client | null> { return this.#call('findClient', id) }

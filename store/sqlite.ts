@@ -16,6 +16,7 @@ import type {
   RefreshToken,
   RotationResult,
   SigningAlgorithm,
+  Revocation,
   SigningKey,
   Store,
   User,
@@ -90,7 +91,7 @@ export class SqliteStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    const row = this.#statements.updateUser.get({
+    const row = this.#transactions.updateUser({
       id,
       setEmail: changes.email === undefined ? 0 : 1,
       email: changes.email ?? null,
@@ -105,7 +106,7 @@ export class SqliteStore implements Store {
   }
 
   async removeUser (id: string): Promise<boolean> {
-    return this.#statements.deleteUser.run(id).changes > 0
+    return this.#transactions.deleteUser(id, Date.now())
   }
 
   async listUsers (): Promise<User[]> {
@@ -153,12 +154,12 @@ export class SqliteStore implements Store {
     this.#statements.revokeRefreshFamily.run(now, familyId)
   }
 
-  async revokeAccessToken (jti: string, expiresAt: number): Promise<void> {
-    this.#statements.revokeAccessToken.run(jti, expiresAt)
+  async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
+    this.#statements.revokeAccessToken.run(jti, expiresAt, now)
   }
 
-  async isAccessTokenRevoked (jti: string): Promise<boolean> {
-    return this.#statements.isAccessTokenRevoked.get(jti) !== undefined
+  async revocationsSince (since: number): Promise<Revocation[]> {
+    return this.#statements.revocationsSince.all({ since })
   }
 
   async prune (now: number): Promise<void> {
@@ -296,6 +297,10 @@ function prepareStatements (db: Database.Database) {
       RETURNING *
     `),
     deleteUser: db.prepare<[string]>('DELETE FROM users WHERE id = ?'),
+    recordUserChange: db.prepare<[string, number]>(`
+      INSERT INTO user_changes (user_id, changed_at) VALUES (?, ?)
+      ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
+    `),
     // BINARY collation: code point order, which MemoryStore reproduces.
     listUsers: db.prepare<[], Stored<UserRow>>('SELECT * FROM users ORDER BY username'),
     countUsers: db.prepare<[], number>('SELECT count(*) FROM users').pluck(),
@@ -345,12 +350,17 @@ function prepareStatements (db: Database.Database) {
       'UPDATE refresh_families SET revoked_at = ? WHERE client_id = ? AND revoked_at IS NULL'
     ),
     // A second revocation can only lengthen the first: the token it refuses may live that long.
-    revokeAccessToken: db.prepare<[string, number]>(`
-      INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)
+    revokeAccessToken: db.prepare<[string, number, number]>(`
+      INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES (?, ?, ?)
       ON CONFLICT (jti) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)
     `),
-    isAccessTokenRevoked: db.prepare<[string], number>('SELECT 1 FROM revoked_tokens WHERE jti = ?').pluck(),
+    revocationsSince: db.prepare<{ since: number }, Revocation>(`
+      SELECT 'access_token' AS kind, jti AS id, revoked_at AS at, expires_at AS expiresAt FROM revoked_tokens WHERE revoked_at >= @since
+      UNION ALL SELECT 'refresh_family', id, revoked_at, NULL FROM refresh_families WHERE revoked_at >= @since
+      UNION ALL SELECT 'user', user_id, changed_at, NULL FROM user_changes WHERE changed_at >= @since
+    `),
     pruneRevokedTokens: db.prepare<[number]>('DELETE FROM revoked_tokens WHERE expires_at <= ?'),
+    pruneUserChanges: db.prepare<[number]>('DELETE FROM user_changes WHERE changed_at <= ?'),
     pruneRefreshTokens: db.prepare<[number]>('DELETE FROM refresh_tokens WHERE expires_at <= ?'),
     // ON DELETE CASCADE takes the families' remaining tokens.
     pruneRefreshFamilies: db.prepare<[number]>('DELETE FROM refresh_families WHERE expires_at <= ?'),
@@ -370,6 +380,17 @@ function prepareStatements (db: Database.Database) {
 
 function prepareTransactions (db: Database.Database, statements: ReturnType<typeof prepareStatements>) {
   return {
+    // The change is recorded in the same write, so that no instance can miss it.
+    updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0]) => {
+      const row = statements.updateUser.get(params)
+      if (row !== undefined) statements.recordUserChange.run(row.id, Date.now())
+      return row
+    }),
+    deleteUser: db.transaction((id: string, now: number) => {
+      if (statements.deleteUser.run(id).changes === 0) return false
+      statements.recordUserChange.run(id, now)
+      return true
+    }),
     insertFirstSigningKey: db.transaction((key: SigningKey) => {
       statements.insertSigningKeyIfNone.run(signingKeyParams(key))
       return statements.listSigningKeys.all()
@@ -401,6 +422,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
     }),
     prune: db.transaction((now: number) => {
       statements.pruneRevokedTokens.run(now)
+      statements.pruneUserChanges.run(now)
       statements.pruneRefreshTokens.run(now)
       statements.pruneRefreshFamilies.run(now)
     }),

@@ -86,6 +86,22 @@ export type RotationResult =
   /** Unknown, expired, or its family is revoked or expired; nothing was written. */
   | { outcome: 'invalid' }
 
+/**
+ * Something that ends access tokens before they expire, as every instance must learn of it within a
+ * second: an access token revoked by its `jti`, a refresh family revoked (its access tokens carry its
+ * id as `sid`), or a change to a user (disabled, new password, removed, renamed) that tokens of the
+ * user must be checked against again.
+ */
+export interface Revocation {
+  kind: 'access_token' | 'refresh_family' | 'user'
+  /** The jti, the family id or the user id. */
+  id: string
+  /** When it was recorded, by the clock of the instance that recorded it. */
+  at: number
+  /** For an access token, when it expires; null for the other kinds. */
+  expiresAt: number | null
+}
+
 export interface Client {
   id: string
   /**
@@ -103,9 +119,9 @@ export interface Store {
   createUser (user: NewUser): Promise<User>
   findUserByUsername (username: string): Promise<User | null>
   findUserById (id: string): Promise<User | null>
-  /** Applies the changes and returns the updated user, or null when there is no such user. */
+  /** Applies the changes, records a `user` revocation, and returns the updated user, or null when there is no such user. */
   updateUser (id: string, changes: UserChanges): Promise<User | null>
-  /** Returns whether a user was removed. */
+  /** Returns whether a user was removed; records a `user` revocation when one was. */
   removeUser (id: string): Promise<boolean>
   /** Every user, ordered by username. */
   listUsers (): Promise<User[]>
@@ -136,10 +152,15 @@ export interface Store {
   /** Marks the family revoked (idempotent); none of its tokens refreshes again. */
   revokeRefreshFamily (familyId: string, now: number): Promise<void>
 
-  /** Refuses the access token `jti` until `expiresAt`, when it would have expired anyway. */
-  revokeAccessToken (jti: string, expiresAt: number): Promise<void>
-  isAccessTokenRevoked (jti: string): Promise<boolean>
-  /** Deletes revocations, refresh tokens and families that can no longer matter at `now`. */
+  /** Refuses the access token `jti` from `now` until `expiresAt`, when it would have expired anyway. */
+  revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void>
+  /**
+   * Every revocation recorded at or after `since`: access tokens revoked, refresh families revoked
+   * (also by `removeClient`), users changed by `updateUser` or removed by `removeUser`. Instances
+   * poll it to refuse revoked tokens without reading the store on every request.
+   */
+  revocationsSince (since: number): Promise<Revocation[]>
+  /** Deletes revocations, refresh tokens and families that can no longer matter at `now`, and changes of users recorded before it. */
   prune (now: number): Promise<void>
 
   /** Throws `DuplicateClientError` when the id is taken. */

@@ -11,6 +11,7 @@ import { loggerOptions } from '../config/logger.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
 import { hashClientSecret } from '../tokens/client-secrets.js'
+import { withLowS } from '../tokens/access.js'
 import type { SigningKey, Store, User } from '../store/types.js'
 
 /** Cheap argon2id parameters: tests exercise the flow, not the cost. */
@@ -145,7 +146,8 @@ export function sign (key: SigningKey, payload: Record<string, unknown>, header:
     kid: key.kid,
     header: { alg: key.alg, typ: 'at+jwt', ...header }
   })
-  return signer(payload)
+  // As the server signs: a high-S ES256 signature is refused as a second spelling of the token.
+  return key.alg === 'ES256' ? withLowS(signer(payload)) : signer(payload)
 }
 
 /** The RFC 6749 §5.2 error shape: the status, `Cache-Control: no-store`, JSON, exactly `error` and `error_description`, the code, a string description. */

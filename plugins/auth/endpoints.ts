@@ -7,7 +7,7 @@ import { HashingSaturatedError } from '../../passwords/hasher.js'
 import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access.js'
 import type { KeyRing } from '../../tokens/keys.js'
 import { LimitsUnavailableError, type LoginLimiter } from '../../limits/login.js'
-import type { ExpiringCache } from '../../tokens/cache.js'
+import type { RevocationList } from '../../tokens/revocations.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -23,8 +23,8 @@ export interface EndpointOptions {
   accessTokens: AccessTokenIssuer
   verifier: AccessTokenVerifier
   limiter: LoginLimiter
-  /** What `authenticate` remembers of revocations: a revocation here is seen here at once. */
-  revocations: ExpiringCache<string, boolean>
+  /** What this instance knows of revocations: one made here is recorded there at once. */
+  revocations: RevocationList
   keys: () => KeyRing
   scopes: Record<string, string>
   issuer: string

@@ -33,15 +33,20 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
     const client = await authenticateClient(clientCredentials(request.headers.authorization, request.body), options, request.ip)
     const { token } = request.body
     // The hint only orders the search (§2.1): both kinds are tried.
+    const now = Date.now()
     const found = await store.findRefreshToken(hashRefreshToken(token))
     if (found !== null) {
-      if (found.family.clientId === client.id) await store.revokeRefreshFamily(found.family.id, Date.now())
+      if (found.family.clientId === client.id) {
+        // RFC 7009 §2.1: the access tokens of the login end with it.
+        await store.revokeRefreshFamily(found.family.id, now)
+        revocations.revokeFamily(found.family.id, now)
+      }
       return {}
     }
-    const claims = verifier.verify(token)
+    const claims = verifier.claimsOf(token, now)
     if (claims !== null && claims.client_id === client.id) {
-      await store.revokeAccessToken(claims.jti, claims.exp * 1000)
-      revocations.set(claims.jti, true)
+      await store.revokeAccessToken(claims.jti, claims.exp * 1000, now)
+      revocations.revokeAccessToken(claims.jti, claims.exp * 1000)
     }
     return {}
   })

@@ -21,15 +21,15 @@ const BAD_REFRESH_TOKEN = 'The refresh token is invalid, expired, spent or revok
 type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' | 'invalid_scope' | 'rate_limited'
 
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
-  const { store, hasher, accessTokens, limiter, scopes: catalogue, lifetimes } = options
+  const { store, hasher, accessTokens, limiter, revocations, scopes: catalogue, lifetimes } = options
 
   function audit (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
     request.log.info({ audit: 'login', username, clientAddress: request.ip, clientId, outcome }, 'login attempt')
   }
 
-  /** Issues an access token and, for a new login, starts a refresh family; for a refresh, `refreshToken` is the rotated one. */
-  function respond (user: User, client: Client, scopes: string[], refreshToken: string): TokenResponse {
-    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes, clientId: client.id })
+  /** Issues an access token in the family `familyId`, which ends it if revoked; `refreshToken` is the family's newest. */
+  function respond (user: User, client: Client, familyId: string, scopes: string[], refreshToken: string): TokenResponse {
+    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes, clientId: client.id, familyId })
     return {
       access_token: access.token,
       token_type: 'bearer',
@@ -37,6 +37,12 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       refresh_token: refreshToken,
       scope: scopes.join(' ')
     }
+  }
+
+  /** Ends a login: its refresh tokens in the store, and its access tokens here at once and on every instance at its next poll. */
+  async function revokeFamily (familyId: string, now: number): Promise<void> {
+    await store.revokeRefreshFamily(familyId, now)
+    revocations.revokeFamily(familyId, now)
   }
 
   async function passwordGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
@@ -88,12 +94,13 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     const now = Date.now()
     const familyEnd = now + lifetimes.refreshFamily * 1000
     const refresh = newRefreshToken()
+    const familyId = randomUUID()
     await store.createRefreshFamily(
-      { id: randomUUID(), userId: user.id, clientId: client.id, scopes: granted, tokenVersion: user.tokenVersion, createdAt: now, expiresAt: familyEnd },
+      { id: familyId, userId: user.id, clientId: client.id, scopes: granted, tokenVersion: user.tokenVersion, createdAt: now, expiresAt: familyEnd },
       { hash: refresh.hash, createdAt: now, expiresAt: Math.min(now + lifetimes.refreshToken * 1000, familyEnd) }
     )
     audit(request, username, client.id, 'success')
-    return respond(user, client, granted, refresh.value)
+    return respond(user, client, familyId, granted, refresh.value)
   }
 
   async function refreshGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
@@ -111,7 +118,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     const user = await store.findUserById(family.userId)
     if (user === null || user.disabled || user.tokenVersion !== family.tokenVersion) {
       // A password change or disabling ends every login made before it.
-      await store.revokeRefreshFamily(family.id, Date.now())
+      await revokeFamily(family.id, Date.now())
       throw invalidGrant(BAD_REFRESH_TOKEN)
     }
 
@@ -121,7 +128,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     if (result.outcome === 'spent') {
       // RFC 9700 §4.14.2: a spent token coming back is theft, unless it is a second tab racing the first.
       if (now - result.spentAt > lifetimes.reuseGrace * 1000) {
-        await store.revokeRefreshFamily(family.id, now)
+        await revokeFamily(family.id, now)
         request.log.warn({ audit: 'refresh_reuse', familyId: family.id, userId: family.userId, clientAddress: request.ip }, 'spent refresh token reused: family revoked')
       }
       throw invalidGrant(BAD_REFRESH_TOKEN)
@@ -130,7 +137,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     // The user may have lost a scope since the login: the refresh grants no more than they have now.
     const current = family.scopes.filter(scope => user.scopes.includes(scope) && client.scopes.includes(scope))
     const granted = requested.length > 0 ? requested.filter(scope => current.includes(scope)) : current
-    return respond(user, client, granted, next.value)
+    return respond(user, client, family.id, granted, next.value)
   }
 
   fastify.post('/token', {

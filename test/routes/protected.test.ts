@@ -2,6 +2,7 @@ import { randomUUID, sign as cryptoSign } from 'node:crypto'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { createSigner, type Algorithm } from 'fast-jwt'
+import { withLowS } from '../../tokens/access.js'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, sign } from '../helper.js'
 import { PasswordHasher } from '../../passwords/hasher.js'
@@ -29,7 +30,7 @@ const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value))
 function signUnchecked (key: SigningKey, payload: Json): string {
   const input = `${base64url({ alg: key.alg, typ: 'at+jwt', kid: key.kid })}.${base64url(payload)}`
   const signature = cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-  return `${input}.${signature.toString('base64url')}`
+  return withLowS(`${input}.${signature.toString('base64url')}`)
 }
 
 async function serverKey (app: FastifyInstance): Promise<SigningKey> {

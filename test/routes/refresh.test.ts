@@ -112,13 +112,21 @@ t.test('a spent token within REFRESH_REUSE_GRACE is refused, and the family surv
 t.test('a spent token after the grace period revokes its whole family (RFC 9700 §4.14.2)', async t => {
   const { app, logs, logText } = await build(t, { REFRESH_REUSE_GRACE: '0' })
   await addUser(app.authStore, 'johndoe')
-  const spent = refreshTokenOf(await login(app, 'johndoe'))
-  const newest = assertTokens(t, await refresh(app, spent), 'me items').refresh_token
-  const other = refreshTokenOf(await login(app, 'johndoe'))
+  const first = await login(app, 'johndoe')
+  const spent = refreshTokenOf(first)
+  const rotated = assertTokens(t, await refresh(app, spent), 'me items')
+  const newest = rotated.refresh_token
+  const otherLogin = await login(app, 'johndoe')
+  const other = refreshTokenOf(otherLogin)
+  t.equal((await me(app, rotated.access_token)).statusCode, 200)
 
   await sleep(1100)
   assertOAuthError(t, await refresh(app, spent), 400, 'invalid_grant')
   assertOAuthError(t, await refresh(app, newest), 400, 'invalid_grant')
+  // The thief's access tokens end with the family, not 15 minutes later.
+  assertInvalidToken(t, await me(app, first.access_token), /revoked/)
+  assertInvalidToken(t, await me(app, rotated.access_token), /revoked/)
+  t.equal((await me(app, otherLogin.access_token)).statusCode, 200, 'another login lives on')
 
   const line = logs().find(entry => entry.audit === 'refresh_reuse')
   t.ok(line, 'the reuse is logged')

@@ -4,6 +4,7 @@ import { createSigner } from 'fast-jwt'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, refresh, me, claims, refreshTokenOf, assertOAuthError, assertInvalidToken, createClient } from '../helper.js'
 import { generateSigningKey } from '../../tokens/keys.js'
+import { withLowS } from '../../tokens/access.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -24,6 +25,22 @@ function assertRevoked (t: Test, response: LightMyRequestResponse): void {
   t.strictSame(response.json(), {})
 }
 
+/** The jtis of every access token the app's store holds a revocation of. */
+async function revokedJtis (app: FastifyInstance): Promise<string[]> {
+  return (await app.authStore.revocationsSince(0)).filter(revocation => revocation.kind === 'access_token').map(revocation => revocation.id)
+}
+
+/** Polls until `check` answers 401 or a second has passed; returns the last answer and how long it took. */
+async function refusedWithin (check: () => Promise<LightMyRequestResponse>): Promise<{ response: LightMyRequestResponse, ms: number }> {
+  const start = Date.now()
+  let response = await check()
+  while (response.statusCode === 200 && Date.now() - start < 1000) {
+    await new Promise(resolve => setTimeout(resolve, 25))
+    response = await check()
+  }
+  return { response, ms: Date.now() - start }
+}
+
 t.test('revoking an access token (RFC 7009)', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
@@ -34,10 +51,10 @@ t.test('revoking an access token (RFC 7009)', async t => {
   const jti = String(claims(revoked.access_token).jti)
 
   t.equal((await me(app, revoked.access_token)).statusCode, 200, 'works before')
-  t.equal(await app.authStore.isAccessTokenRevoked(jti), false)
+  t.notOk((await revokedJtis(app)).includes(jti))
 
   assertRevoked(t, await revoke(app, { token: revoked.access_token }))
-  t.equal(await app.authStore.isAccessTokenRevoked(jti), true, 'the store holds the revocation')
+  t.ok((await revokedJtis(app)).includes(jti), 'the store holds the revocation')
   assertInvalidToken(t, await me(app, revoked.access_token), /revoked/)
 
   t.equal((await me(app, sibling.access_token)).statusCode, 200, 'another token of the same user still works')
@@ -88,7 +105,7 @@ t.test('tokens revoke knows nothing of: still 200 (RFC 7009 §2.2)', async t => 
   if (key === undefined) throw new Error('no signing key')
   const payload = claims(logged.access_token)
   const sign = (signing: typeof key, extra: Record<string, unknown> = {}): string =>
-    createSigner({ key: signing.privateKey, algorithm: signing.alg, kid: signing.kid, header: { alg: signing.alg, typ: 'at+jwt' } })({ ...payload, ...extra })
+    withLowS(createSigner({ key: signing.privateKey, algorithm: signing.alg, kid: signing.kid, header: { alg: signing.alg, typ: 'at+jwt' } })({ ...payload, ...extra }))
 
   const cases = [
     { name: 'garbage', token: 'garbage' },
@@ -141,7 +158,7 @@ t.test('a client can revoke only its own tokens (RFC 7009 §2.1)', async t => {
   t.test('client B revoking client A\'s tokens: 200, and nothing happens', async t => {
     assertRevoked(t, await revoke(app, { token: logged.access_token, ...asB }))
     assertRevoked(t, await revoke(app, { token: refreshTokenOf(logged), ...asB }))
-    t.equal(await app.authStore.isAccessTokenRevoked(String(claims(logged.access_token).jti)), false)
+    t.strictSame(await revokedJtis(app), [])
     t.equal((await me(app, logged.access_token)).statusCode, 200)
   })
   t.test('first-party revoking client A\'s tokens: 200, and nothing happens', async t => {
@@ -179,8 +196,36 @@ t.test('a revocation reaches every instance that shares the store within one sec
   t.ok(Date.now() - revokedAt < 1000, 'B refuses the token within one second')
   assertInvalidToken(t, seenByB, /revoked/)
   assertInvalidToken(t, await me(a, logged.access_token), /revoked/)
-  t.equal(await b.authStore.isAccessTokenRevoked(String(claims(logged.access_token).jti)), true)
+  t.ok((await revokedJtis(b)).includes(String(claims(logged.access_token).jti)))
 
   assertRevoked(t, await revoke(b, { token: refreshTokenOf(logged) }))
   assertOAuthError(t, await refresh(a, refreshTokenOf(logged)), 400, 'invalid_grant')
+})
+
+t.test('revoking a refresh token ends the access tokens of its login, and only those (RFC 7009 §2.1)', async t => {
+  const { app } = await build(t)
+  await addUser(app.authStore, 'johndoe')
+  const logged = await login(app, 'johndoe')
+  const refreshed = (await refresh(app, refreshTokenOf(logged))).json()
+  const other = await login(app, 'johndoe')
+  t.equal((await me(app, refreshed.access_token)).statusCode, 200)
+
+  assertRevoked(t, await revoke(app, { token: refreshed.refresh_token }))
+  assertInvalidToken(t, await me(app, logged.access_token), /revoked/)
+  assertInvalidToken(t, await me(app, refreshed.access_token), /revoked/)
+  t.equal((await me(app, other.access_token)).statusCode, 200, 'another login of the same user lives on')
+})
+
+t.test('a family revoked on one instance ends its access tokens on another within one second', async t => {
+  const file = join(t.testdir(), 'auth.db')
+  const a = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app
+  const b = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app
+  await addUser(a.authStore, 'johndoe')
+  const logged = await login(a, 'johndoe')
+  t.equal((await me(b, logged.access_token)).statusCode, 200, 'B accepts and remembers the token')
+
+  assertRevoked(t, await revoke(a, { token: refreshTokenOf(logged) }))
+  const { response, ms } = await refusedWithin(async () => await me(b, logged.access_token))
+  assertInvalidToken(t, response, /revoked/)
+  t.ok(ms < 1000, `B refused the access token ${ms} ms after its family was revoked on A`)
 })

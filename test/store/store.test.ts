@@ -538,24 +538,64 @@ for (const implementation of implementations) {
       t.equal(await store.removeClient('web'), false)
     })
 
-    t.test('revokes access tokens by jti', async t => {
+    t.test('revokes access tokens by jti, and lists them as revocations since a time', async t => {
       const store = await open(t)
-      t.equal(await store.isAccessTokenRevoked('j1'), false)
-      await store.revokeAccessToken('j1', 5000)
-      t.equal(await store.isAccessTokenRevoked('j1'), true)
-      t.equal(await store.isAccessTokenRevoked('j2'), false)
+      t.strictSame(await store.revocationsSince(0), [])
+      await store.revokeAccessToken('j1', 5000, 1000)
+      t.strictSame(await store.revocationsSince(0), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }])
+      t.strictSame(await store.revocationsSince(1000), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }], 'at or after')
+      t.strictSame(await store.revocationsSince(1001), [])
 
-      await t.resolves(store.revokeAccessToken('j1', 4000), 'revoking twice is fine')
+      await t.resolves(store.revokeAccessToken('j1', 4000, 1200), 'revoking twice is fine')
       await store.prune(4500)
-      t.equal(await store.isAccessTokenRevoked('j1'), true, 'a shorter second revocation does not shorten the first')
+      t.strictSame(await store.revocationsSince(0), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }],
+        'a shorter second revocation neither shortens the first nor moves its time')
+    })
+
+    t.test('lists revoked families and changed or removed users as revocations', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      const bob = await store.createUser(newUser('bob'))
+      await store.createClient(newClient('web'))
+      await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+      await store.createRefreshFamily(newFamily(bob.id, 'f2', { clientId: 'cli' }), newToken('t2', 1000, 5000))
+      await store.createRefreshFamily(newFamily(bob.id, 'f3', { clientId: 'web' }), newToken('t3', 1000, 5000))
+      t.strictSame(await store.revocationsSince(0), [], 'creating users, clients and families revokes nothing')
+
+      await store.revokeRefreshFamily('f1', 3000)
+      await store.revokeRefreshFamily('f1', 3500)
+      t.strictSame(await store.revocationsSince(0), [{ kind: 'refresh_family', id: 'f1', at: 3000, expiresAt: null }], 'the first time stands')
+
+      const before = Date.now()
+      await store.updateUser(alice.id, { disabled: true })
+      t.equal(await store.updateUser('unknown', { disabled: true }), null)
+      await store.removeUser(bob.id)
+      t.equal(await store.removeUser('unknown'), false)
+      await store.removeClient('web')
+      const recent = (await store.revocationsSince(before)).filter(revocation => revocation.kind !== 'refresh_family' || revocation.id !== 'f1')
+      const ids = recent.map(({ kind, id }) => `${kind}:${id}`).sort()
+      t.strictSame(ids, [`user:${alice.id}`, `user:${bob.id}`].sort(), 'each user changed or removed once; the removed user\'s families went with them')
+      for (const revocation of recent) {
+        t.ok(revocation.at >= before && revocation.at <= Date.now(), `${revocation.kind} ${revocation.id} at the time of the change`)
+        t.equal(revocation.expiresAt, null)
+      }
+
+      // A millisecond after every revocation above, so that only the next one is recorded at or after it.
+      const later = Date.now() + 1
+      while (Date.now() < later) await new Promise(resolve => setTimeout(resolve, 1))
+      await store.createRefreshFamily(newFamily(alice.id, 'f4', { clientId: 'web2' }), newToken('t4', 1000, 5000))
+      await store.createClient(newClient('web2'))
+      await store.removeClient('web2')
+      const removedClient = await store.revocationsSince(later)
+      t.strictSame(removedClient.map(({ kind, id }) => `${kind}:${id}`), ['refresh_family:f4'], 'removing a client revokes its families')
     })
 
     t.test('prune removes expired revocations, refresh tokens and families, and keeps live ones', async t => {
       const store = await open(t)
       const alice = await store.createUser(newUser('alice'))
-      await store.revokeAccessToken('past', 1000)
-      await store.revokeAccessToken('now', 2000)
-      await store.revokeAccessToken('live', 2001)
+      await store.revokeAccessToken('past', 1000, 500)
+      await store.revokeAccessToken('now', 2000, 500)
+      await store.revokeAccessToken('live', 2001, 500)
       await store.createRefreshFamily(newFamily(alice.id, 'ended', { expiresAt: 2000 }), newToken('ended-1', 1000, 2000))
       await store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-1', 1000, 2000))
       await store.rotateRefreshToken('live-1', newToken('live-2', 1500, 5000), 1500)
@@ -563,9 +603,8 @@ for (const implementation of implementations) {
       await store.revokeRefreshFamily('revoked', 1100)
 
       await store.prune(2000)
-      t.equal(await store.isAccessTokenRevoked('past'), false)
-      t.equal(await store.isAccessTokenRevoked('now'), false)
-      t.equal(await store.isAccessTokenRevoked('live'), true)
+      const revokedTokens = (await store.revocationsSince(0)).filter(revocation => revocation.kind === 'access_token')
+      t.strictSame(revokedTokens.map(revocation => revocation.id), ['live'], 'only the revocation of a live token stays')
       t.equal(await store.findRefreshToken('ended-1'), null)
       t.equal(await store.findRefreshToken('live-1'), null, 'an expired token goes though its family lives on')
       t.strictSame(await store.findRefreshToken('live-2'), {
@@ -578,6 +617,17 @@ for (const implementation of implementations) {
       await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-3', 2000, 6000)),
         'the live family is not')
       await t.resolves(store.prune(2000), 'pruning again finds nothing')
+    })
+
+    t.test('prune forgets the changes of users made before its time', async t => {
+      const store = await open(t)
+      const alice = await store.createUser(newUser('alice'))
+      await store.updateUser(alice.id, { fullName: 'Alice' })
+      const changedAt = (await store.revocationsSince(0))[0]?.at ?? 0
+      await store.prune(changedAt - 1)
+      t.equal((await store.revocationsSince(0)).length, 1, 'a change at or after the time stays')
+      await store.prune(changedAt)
+      t.strictSame(await store.revocationsSince(0), [])
     })
 
     t.test('creates, finds, lists and removes clients', async t => {
@@ -687,7 +737,7 @@ async function checkUpgradeFromMigration1 (t: Test, backend: {
 
   await store.createRefreshFamily(newFamily(alice?.id ?? '', 'f1'), newToken('t1', 1000, 5000))
   await store.createClient(newClient('web'))
-  await store.revokeAccessToken('j1', 5000)
+  await store.revokeAccessToken('j1', 5000, 1000)
   t.equal((await store.findRefreshToken('t1'))?.family.userId, alice?.id)
   await (await backend.open()).close()
   t.strictSame(await backend.readMigrations(), applied, 'reopening applied nothing again')
@@ -734,7 +784,7 @@ function sharedBackendTests (t: Test, backend: SharedBackend): void {
     await store.revokeRefreshFamily('f2', 3000)
     const hashes = ['t1', 't2', 'u1']
     const tokens = await Promise.all(hashes.map(hash => store.findRefreshToken(hash)))
-    await store.revokeAccessToken('j1', 5000)
+    await store.revokeAccessToken('j1', 5000, 1000)
     await store.close()
 
     const reopened = await open(t, location)
@@ -745,7 +795,8 @@ function sharedBackendTests (t: Test, backend: SharedBackend): void {
     t.strictSame(await reopened.listClients(), clients)
     t.strictSame(await Promise.all(hashes.map(hash => reopened.findRefreshToken(hash))), tokens)
     t.equal(tokens[0]?.token.spentAt, 2000, 'the spent token was read back spent')
-    t.equal(await reopened.isAccessTokenRevoked('j1'), true)
+    t.strictSame((await reopened.revocationsSince(0)).filter(revocation => revocation.kind === 'access_token'),
+      [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }])
     t.strictSame(await reopened.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000),
       { outcome: 'spent', family: tokens[0]?.family, spentAt: 2000 }, 'reuse is recognised after a restart')
   })
