@@ -4,6 +4,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login } from '../helper.js'
 import { hashClientSecret } from '../../tokens/client-secrets.js'
 import { generateSigningKey } from '../../tokens/keys.js'
+import { withLowS } from '../../tokens/access.js'
 import type { SigningKey } from '../../store/types.js'
 
 // Issue 6, item 1: every hostile access token, on the protected routes and on the endpoints that
@@ -35,7 +36,27 @@ function decodePart (part: string | undefined): Json {
 function signEncoded (key: SigningKey, header: string, payload: string): string {
   const input = `${header}.${payload}`
   const signature = cryptoSign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' })
-  return `${input}.${signature.toString('base64url')}`
+  // Low S, as the server signs, so that each case is refused for its own reason.
+  return withLowS(`${input}.${signature.toString('base64url')}`)
+}
+
+/** P-256's group order: (r, s) and (r, n - s) are both valid signatures of one input. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
+
+/** The same token with the other S of its ECDSA signature. */
+function highSTwin (token: string): string {
+  const dot = token.lastIndexOf('.')
+  const signature = Buffer.from(token.slice(dot + 1), 'base64url')
+  const s = BigInt(`0x${signature.subarray(32).toString('hex')}`)
+  const twin = Buffer.from((P256_ORDER - s).toString(16).padStart(64, '0'), 'hex')
+  return `${token.slice(0, dot)}.${Buffer.concat([signature.subarray(0, 32), twin]).toString('base64url')}`
+}
+
+/** The same token with unused bits set in the last character of its signature: it decodes to the same bytes. */
+function strayBits (token: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const last = alphabet.indexOf(token.slice(-1))
+  return `${token.slice(0, -1)}${alphabet[last ^ 1]}`
 }
 
 /** Signs `payload` with `key`, the header as the server writes it plus `header`. */
@@ -138,6 +159,18 @@ t.test('hostile access tokens (issue 6, item 1)', async t => {
     },
     { name: 'a refresh token as an access token', token: logged.refresh_token ?? '' },
     { name: 'a token signed by another deployment\'s key', token: foreign },
+    // Accepted with the real key before: each must be refused on its own.
+    { name: 'exp of 1e308', token: sign(key, { ...payload, exp: 1e308 }) },
+    { name: 'a lifetime of a day, longer than ACCESS_TOKEN_TTL', token: sign(key, { ...payload, iat: now, exp: now + 86_400 }) },
+    { name: 'iat an hour in the future', token: sign(key, { ...payload, iat: now + 3600, exp: now + 3600 + 900 }) },
+    { name: 'iat as a string', token: sign(key, { ...payload, iat: String(now) }) },
+    { name: 'exp as a fraction', token: sign(key, { ...payload, exp: now + 600.5 }) },
+    { name: 'b64: false without crit', token: sign(key, payload, { b64: false }) },
+    { name: 'crit naming b64', token: sign(key, payload, { b64: false, crit: ['b64'] }) },
+    { name: 'typ AT+JWT', token: sign(key, payload, { typ: 'AT+JWT' }) },
+    { name: 'typ application/at+jwt', token: sign(key, payload, { typ: 'application/at+jwt' }) },
+    { name: 'the high-S twin of the genuine signature', token: highSTwin(logged.access_token) },
+    { name: 'the genuine signature with stray bits in its last character', token: strayBits(logged.access_token) },
     { name: 'another deployment\'s key under this server\'s kid', token: sign({ ...foreignKey, kid: key.kid }, payload) }
   ]
 

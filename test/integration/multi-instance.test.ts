@@ -90,6 +90,7 @@ t.test('two instances sharing PostgreSQL and Redis behave as one server', { skip
 
   let spent = ''
   let newest = ''
+  let newestAccess = ''
 
   t.test('logged in on A, the access token works on B; B refreshes A\'s refresh token', async t => {
     const loggedIn = await login(a, username)
@@ -102,6 +103,7 @@ t.test('two instances sharing PostgreSQL and Redis behave as one server', { skip
     const refreshed = await refresh(b, spent)
     t.equal(refreshed.status, 200, 'refresh on B', { body: refreshed.body })
     newest = refreshed.json().refresh_token
+    newestAccess = refreshed.json().access_token
     t.not(newest, spent, 'a new refresh token')
     t.equal((await bearer(a, '/users/me', refreshed.json().access_token)).status, 200, 'B\'s access token works on A')
     // REFRESH_REUSE_GRACE=1: a second tab racing the first is refused, and nothing else happens.
@@ -112,7 +114,17 @@ t.test('two instances sharing PostgreSQL and Redis behave as one server', { skip
 
   t.test('the spent token presented on A after the grace revokes the family on B too', async t => {
     await sleep(1200)
+    // Known to B before the theft is caught, so that B must learn of the revocation to refuse it.
+    t.equal((await bearer(b, '/status', newestAccess)).status, 200, 'the family\'s access token works on B before')
     assertInvalidGrant(t, await refresh(a, spent), 'the spent token on A after the grace')
+    const since = Date.now()
+    let status: Answer
+    for (;;) {
+      status = await bearer(b, '/status', newestAccess)
+      if (status.status !== 200 || Date.now() - since > REVOCATION_DELAY_MS) break
+      await sleep(50)
+    }
+    t.equal(status.status, 401, `the family's access token refused on B ${Date.now() - since} ms after the reuse on A`)
     assertInvalidGrant(t, await refresh(b, newest), 'the family\'s newest token on B')
     const found = await store.findRefreshToken(hashRefreshToken(newest))
     t.not(found?.family.revokedAt ?? null, null, 'the family is revoked in the store')
