@@ -6,13 +6,14 @@ import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { openStore, type SigningAlgorithm, type Store, type User } from '../store/index.js'
+import { MemoryStore, openStore, type SigningAlgorithm, type SigningKey, type Store, type User } from '../store/index.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import {
   AccessTokenIssuer, AccessTokenVerifier, hasAccessTokenClaims, verificationKey, verificationRules, type AccessTokenClaims
 } from '../tokens/access.js'
 import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../tokens/keys.js'
+import { KeyEncryption, SIGNING_KEY_SECRET_MIN_LENGTH, isEncrypted } from '../tokens/key-encryption.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import {
   InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, type BearerError
@@ -85,6 +86,10 @@ const OptionsSchema = Type.Object({
   refreshFamilyLifetime: positiveInteger('seconds a login can be refreshed for, in all'),
   refreshReuseGrace: Type.Optional(Type.Integer({ minimum: 0, description: 'seconds' })),
   algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map(alg => Type.Literal(alg)))),
+  signingKeySecret: Type.Optional(Type.String({
+    minLength: SIGNING_KEY_SECRET_MIN_LENGTH,
+    description: `a string of at least ${SIGNING_KEY_SECRET_MIN_LENGTH} characters`
+  })),
   argon2: Type.Optional(Type.Object({
     memoryCost: Type.Optional(Type.Integer({ minimum: 1024 })),
     timeCost: positiveInteger('passes'),
@@ -125,6 +130,7 @@ const STORE_METHODS = Object.keys({
   addFirstSigningKey: true,
   addSigningKey: true,
   removeSigningKeys: true,
+  updateSigningKey: true,
   createRefreshFamily: true,
   rotateRefreshToken: true,
   findRefreshToken: true,
@@ -140,12 +146,18 @@ const STORE_METHODS = Object.keys({
   close: true
 } satisfies Record<keyof Store, true>)
 
-/** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
+/** What a store URL or a secret was, never what it says: a URL may hold a password. */
+function describeHidden (value: unknown): string {
+  return typeof value === 'string' ? `a string of ${value.length} characters` : typeof value
+}
+
+/** Fails with a message that names the first wrong option and what it got, never echoing a store URL or a secret. */
 function validateOptions (options: OAuth2PasswordOptions): void {
   const error = Value.Errors(OptionsSchema, options).First()
   if (error !== undefined) {
     const name = error.path.slice(1).replaceAll('/', '.') || 'options'
-    const received = name === 'store' ? typeof error.value : JSON.stringify(error.value)
+    // Any name with "secret" in it, so that a misspelt signingKeySecret is not echoed either.
+    const received = name === 'store' || /secret/i.test(name) ? describeHidden(error.value) : JSON.stringify(error.value)
     const expected = (error.schema as TSchema).description ?? error.message
     throw new Error(`oauth2-password: option "${name}" must be ${expected}; received ${received}`)
   }
@@ -175,11 +187,16 @@ const VERIFIED_CACHE_TTL = 5000
 /** How often expired revocations and refresh tokens are deleted. */
 const PRUNE_INTERVAL = 60_000
 
-/** Loads the signing keys, creating the first one when the store has none. */
-async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number): Promise<KeyRing> {
+/** The keys in force among `stored` (as the store lists them), decrypted; throws a KeyEncryptionError when one cannot be. */
+function keyRing (stored: readonly SigningKey[], accessTokenTtl: number, encryption: KeyEncryption): KeyRing {
+  return new KeyRing(liveKeys(stored, Date.now(), accessTokenTtl).map(key => encryption.open(key)))
+}
+
+/** Loads the signing keys, creating the first one (encrypted when there is a secret) when the store has none. */
+async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number, encryption: KeyEncryption): Promise<{ ring: KeyRing, inClear: number }> {
   let keys = await store.listSigningKeys()
-  if (keys.length === 0) keys = await store.addFirstSigningKey(generateSigningKey(algorithm))
-  return new KeyRing(liveKeys(keys, Date.now(), accessTokenTtl))
+  if (keys.length === 0) keys = await store.addFirstSigningKey(encryption.seal(generateSigningKey(algorithm)))
+  return { ring: keyRing(keys, accessTokenTtl, encryption), inClear: keys.filter(key => !isEncrypted(key)).length }
 }
 
 const TOKEN_PROBLEMS: Record<string, string> = {
@@ -214,12 +231,27 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     reuseGrace: options.refreshReuseGrace ?? 10
   }
 
+  const encryption = new KeyEncryption(options.signingKeySecret)
   const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
-  let keys = await loadKeys(store, algorithm, lifetimes.accessToken)
+  let keys: KeyRing
+  try {
+    const loaded = await loadKeys(store, algorithm, lifetimes.accessToken, encryption)
+    keys = loaded.ring
+    // Said once, at start-up; a store in memory keeps nothing at rest.
+    if (!encryption.enabled && !(store instanceof MemoryStore)) {
+      fastify.log.warn('private signing keys are stored unencrypted: set SIGNING_KEY_SECRET (the plugin\'s signingKeySecret option) to encrypt them')
+    } else if (encryption.enabled && loaded.inClear > 0) {
+      fastify.log.warn(`${loaded.inClear} private signing key(s) in the store are not encrypted: run \`oauth2-password keys encrypt\` with SIGNING_KEY_SECRET set`)
+    }
+  } catch (error) {
+    // A wrong or missing secret ends the start-up here: only a store the plugin opened is its to close.
+    if (typeof options.store === 'string') await store.close()
+    throw error
+  }
   const background = [
     setInterval(() => {
       store.listSigningKeys()
-        .then(all => { keys = new KeyRing(liveKeys(all, Date.now(), lifetimes.accessToken)) })
+        .then(all => { keys = keyRing(all, lifetimes.accessToken, encryption) })
         .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
     }, KEY_REFRESH_INTERVAL),
     setInterval(() => {

@@ -123,6 +123,14 @@ export class MemoryStore implements Store {
     }
   }
 
+  async updateSigningKey (kid: string, privateKey: string): Promise<boolean> {
+    this.#assertOpen()
+    const key = this.#signingKeys.find(stored => stored.kid === kid)
+    if (key === undefined) return false
+    key.privateKey = privateKey
+    return true
+  }
+
   async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
     this.#assertOpen()
     // The checks SQLite's foreign and primary keys make, so that a caller's mistake fails here too.

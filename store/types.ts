@@ -120,6 +120,11 @@ export interface Store {
   addSigningKey (key: SigningKey): Promise<void>
   /** Removes the keys with these kids. */
   removeSigningKeys (kids: readonly string[]): Promise<void>
+  /**
+   * Replaces the stored private key of the key `kid` (with the same key encrypted, or decrypted);
+   * returns whether there was such a key. The old value is not kept anywhere the store can help it.
+   */
+  updateSigningKey (kid: string, privateKey: string): Promise<boolean>
 
   /** Starts a family with its first token. */
   createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void>
