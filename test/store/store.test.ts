@@ -398,6 +398,16 @@ for (const implementation of implementations) {
       t.strictSame(await store.listSigningKeys(), [signingKey('a', 2000), signingKey('b', 2000)], 'a kid can come back, newest first')
     })
 
+    t.test('replaces a signing key\'s private key by kid, and nothing else', async t => {
+      const store = await open(t)
+      for (const key of [signingKey('a', 1000), signingKey('b', 2000)]) await store.addSigningKey(key)
+
+      t.equal(await store.updateSigningKey('a', '$sealed$a'), true)
+      t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000), { ...signingKey('a', 1000), privateKey: '$sealed$a' }])
+      t.equal(await store.updateSigningKey('unknown', '$sealed$x'), false, 'no such key')
+      t.equal((await store.listSigningKeys()).length, 2, 'and none added')
+    })
+
     t.test('starts a refresh family and finds its first token', async t => {
       const store = await open(t)
       const alice = await store.createUser(newUser('alice'))
