@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
-import { openStore, type Store } from '../../store/index.js'
+import { SqliteStore, openStore, type Store } from '../../store/index.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 import { findTraces, keyTraces } from '../key-traces.js'
 
@@ -110,3 +110,24 @@ t.test('a private key replaced by updateSigningKey leaves nothing of its old val
   for (const key of keys) t.strictSame(findTraces(file, keyTraces(key.privateKey)), [], key.kid)
 })
 
+
+t.test('a reader that keeps the log busy past the busy timeout makes the removal say the old key is still there', async t => {
+  const file = newFile()
+  const store = new SqliteStore(file)
+  t.teardown(() => store.close())
+  const key = generateSigningKey('ES256')
+  await store.addSigningKey(key)
+  // A read transaction holds its snapshot, and the log frames it reads, until it ends.
+  const reader = new Database(file)
+  t.teardown(() => reader.close())
+  reader.exec('BEGIN')
+  reader.prepare('SELECT count(*) FROM signing_keys').get()
+
+  await t.rejects(store.removeSigningKeys([key.kid]), {
+    message: 'the change is committed, but another connection kept reading for the whole busy timeout, so the write-ahead log (-wal file) still holds the previous values until a later checkpoint'
+  })
+  t.strictSame(await store.listSigningKeys(), [], 'the key is removed all the same')
+  reader.exec('COMMIT')
+  t.equal(await store.updateSigningKey('unknown', 'x'), false)
+  t.strictSame(findTraces(file, keyTraces(key.privateKey)), [], 'the next checkpoint, the reader gone, takes it out')
+})
