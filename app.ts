@@ -44,6 +44,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     refreshFamilyLifetime: config.REFRESH_FAMILY_LIFETIME,
     refreshReuseGrace: config.REFRESH_REUSE_GRACE,
     algorithm: config.JWT_ALGORITHM,
+    signingKeySecret: config.SIGNING_KEY_SECRET,
     redis: config.REDIS_URL,
     argon2: {
       memoryCost: config.ARGON2_MEMORY_COST,

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/index.js'
 import { loggerOptions } from './config/logger.js'
+import { KeyEncryptionError } from './tokens/key-encryption.js'
 
 async function start (): Promise<void> {
   let config: Config
@@ -17,8 +18,15 @@ async function start (): Promise<void> {
   const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY }
   // Over TLS only the raw server's type differs; the app registered on it is the same.
   const server = config.TLS === null ? Fastify(options) : Fastify({ ...options, https: config.TLS }) as unknown as FastifyInstance
-  // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
-  await server.register(fp(app), { config })
+  try {
+    // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
+    await server.register(fp(app), { config })
+  } catch (error) {
+    // Keys the secret cannot decrypt are a configuration mistake: said in one line, as a bad variable is.
+    if (!(error instanceof KeyEncryptionError)) throw error
+    process.stderr.write(`${error.message}\n`)
+    process.exit(1)
+  }
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err !== undefined) server.log.error({ err }, 'server closing after an error')
     else server.log.info({ signal }, 'server closing')

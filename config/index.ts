@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { SIGNING_ALGORITHMS } from '../tokens/keys.js'
+import { SIGNING_KEY_SECRET_MIN_LENGTH } from '../tokens/key-encryption.js'
 import { OWASP_ARGON2 } from '../passwords/hasher.js'
 
 // The standalone server's and the CLI's configuration: the one place that reads the environment.
@@ -37,6 +38,10 @@ const ConfigSchema = Type.Object({
   ARGON2_MEMORY_COST: integer('KiB, at least 1024', { default: OWASP_ARGON2.memoryCost, minimum: 1024 }),
   ARGON2_TIME_COST: integer('passes, at least 1', { default: OWASP_ARGON2.timeCost, minimum: 1 }),
   ARGON2_PARALLELISM: integer('lanes, at least 1', { default: OWASP_ARGON2.parallelism, minimum: 1 }),
+  SIGNING_KEY_SECRET: Type.Optional(Type.String({
+    minLength: SIGNING_KEY_SECRET_MIN_LENGTH,
+    description: `at least ${SIGNING_KEY_SECRET_MIN_LENGTH} characters (a random string, e.g. from openssl rand -base64 32)`
+  })),
   TLS_CERT: Type.Optional(Type.String({ description: 'the path of a PEM certificate (chain), set together with TLS_KEY' })),
   TLS_KEY: Type.Optional(Type.String({ description: 'the path of a PEM private key, set together with TLS_CERT' })),
   TRUST_PROXY: Type.Optional(Type.String({
@@ -115,8 +120,8 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
   if (error !== undefined) {
     const name = error.path.slice(1)
     const schema = ConfigSchema.properties[name as keyof typeof ConfigSchema.properties] as TSchema | undefined
-    // A URL can hold a password: name the variable, never echo its value.
-    const received = /_URL$/.test(name) ? '' : `; received ${JSON.stringify(raw[name])}`
+    // A URL can hold a password, and a secret is one: name the variable, never echo its value.
+    const received = /_URL$|_SECRET$/.test(name) ? '' : `; received ${JSON.stringify(raw[name])}`
     throw new ConfigError(`Invalid configuration: ${name} must be ${schema?.description ?? error.message}${received}`)
   }
   const valid = config as Static<typeof ConfigSchema>

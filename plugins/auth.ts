@@ -6,7 +6,7 @@ import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { openStore, type SigningAlgorithm, type Store } from '../store/index.js'
+import { MemoryStore, openStore, type SigningAlgorithm, type SigningKey, type Store } from '../store/index.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
@@ -15,6 +15,7 @@ import {
   AccessTokenIssuer, AccessTokenVerifier, verificationRules, type AccessTokenClaims
 } from '../tokens/access.js'
 import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../tokens/keys.js'
+import { KeyEncryption, SIGNING_KEY_SECRET_MIN_LENGTH, isEncrypted } from '../tokens/key-encryption.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import {
   InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, type BearerError
@@ -87,6 +88,10 @@ const OptionsSchema = Type.Object({
   refreshFamilyLifetime: positiveInteger('seconds a login can be refreshed for, in all'),
   refreshReuseGrace: Type.Optional(Type.Integer({ minimum: 0, description: 'seconds' })),
   algorithm: Type.Optional(Type.Union(SIGNING_ALGORITHMS.map(alg => Type.Literal(alg)))),
+  signingKeySecret: Type.Optional(Type.String({
+    minLength: SIGNING_KEY_SECRET_MIN_LENGTH,
+    description: `a string of at least ${SIGNING_KEY_SECRET_MIN_LENGTH} characters`
+  })),
   argon2: Type.Optional(Type.Object({
     memoryCost: Type.Optional(Type.Integer({ minimum: 1024 })),
     timeCost: positiveInteger('passes'),
@@ -127,6 +132,7 @@ const STORE_METHODS = Object.keys({
   addFirstSigningKey: true,
   addSigningKey: true,
   removeSigningKeys: true,
+  updateSigningKey: true,
   createRefreshFamily: true,
   rotateRefreshToken: true,
   findRefreshToken: true,
@@ -143,12 +149,18 @@ const STORE_METHODS = Object.keys({
   close: true
 } satisfies Record<keyof Store, true>)
 
-/** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
+/** What a store URL or a secret was, never what it says: a URL may hold a password. */
+function describeHidden (value: unknown): string {
+  return typeof value === 'string' ? `a string of ${value.length} characters` : typeof value
+}
+
+/** Fails with a message that names the first wrong option and what it got, never echoing a store URL or a secret. */
 function validateOptions (options: OAuth2PasswordOptions): void {
   const error = Value.Errors(OptionsSchema, options).First()
   if (error !== undefined) {
     const name = error.path.slice(1).replaceAll('/', '.') || 'options'
-    const received = name === 'store' ? typeof error.value : JSON.stringify(error.value)
+    // Any name with "secret" in it, so that a misspelt signingKeySecret is not echoed either.
+    const received = name === 'store' || /secret/i.test(name) ? describeHidden(error.value) : JSON.stringify(error.value)
     const expected = (error.schema as TSchema).description ?? error.message
     throw new Error(`oauth2-password: option "${name}" must be ${expected}; received ${received}`)
   }
@@ -181,11 +193,16 @@ const PRUNE_INTERVAL = 60_000
 /** The @fastify/jwt namespace the plugin verifies under, beside any @fastify/jwt of the host's own. */
 const JWT_NAMESPACE = 'oauth2Password'
 
-/** Loads the signing keys, creating the first one when the store has none. */
-async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number): Promise<KeyRing> {
+/** The keys in force among `stored` (as the store lists them), decrypted; throws a KeyEncryptionError when one cannot be. */
+function keyRing (stored: readonly SigningKey[], accessTokenTtl: number, encryption: KeyEncryption): KeyRing {
+  return new KeyRing(liveKeys(stored, Date.now(), accessTokenTtl).map(key => encryption.open(key)))
+}
+
+/** Loads the signing keys, creating the first one (encrypted when there is a secret) when the store has none. */
+async function loadKeys (store: Store, algorithm: SigningAlgorithm, accessTokenTtl: number, encryption: KeyEncryption): Promise<{ ring: KeyRing, inClear: number }> {
   let keys = await store.listSigningKeys()
-  if (keys.length === 0) keys = await store.addFirstSigningKey(generateSigningKey(algorithm))
-  return new KeyRing(liveKeys(keys, Date.now(), accessTokenTtl))
+  if (keys.length === 0) keys = await store.addFirstSigningKey(encryption.seal(generateSigningKey(algorithm)))
+  return { ring: keyRing(keys, accessTokenTtl, encryption), inClear: keys.filter(key => !isEncrypted(key)).length }
 }
 
 function isBearerError (error: unknown): error is BearerError {
@@ -227,8 +244,23 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     reuseGrace: options.refreshReuseGrace ?? 10
   }
 
+  const encryption = new KeyEncryption(options.signingKeySecret)
   const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
-  let keys = await loadKeys(store, algorithm, lifetimes.accessToken)
+  let keys: KeyRing
+  try {
+    const loaded = await loadKeys(store, algorithm, lifetimes.accessToken, encryption)
+    keys = loaded.ring
+    // Said once, at start-up; a store in memory keeps nothing at rest.
+    if (!encryption.enabled && !(store instanceof MemoryStore)) {
+      fastify.log.warn('private signing keys are stored unencrypted: set SIGNING_KEY_SECRET (the plugin\'s signingKeySecret option) to encrypt them')
+    } else if (encryption.enabled && loaded.inClear > 0) {
+      fastify.log.warn(`${loaded.inClear} private signing key(s) in the store are not encrypted: run \`oauth2-password keys encrypt\` with SIGNING_KEY_SECRET set`)
+    }
+  } catch (error) {
+    // A wrong or missing secret ends the start-up here: only a store the plugin opened is its to close.
+    if (typeof options.store === 'string') await store.close()
+    throw error
+  }
   // Through Redis one counter holds the failures and the known addresses; in memory they are apart,
   // so that a flood of failures filling one bound cannot push the known addresses out.
   const counters: Counter[] = options.redis !== undefined
@@ -254,7 +286,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   const background = [
     setInterval(() => {
       store.listSigningKeys()
-        .then(all => { keys = new KeyRing(liveKeys(all, Date.now(), lifetimes.accessToken)) })
+        .then(all => { keys = keyRing(all, lifetimes.accessToken, encryption) })
         .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
     }, KEY_REFRESH_INTERVAL),
     setInterval(() => {

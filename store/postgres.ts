@@ -212,6 +212,11 @@ export class PostgresStore implements Store {
     await this.#pool.query('DELETE FROM signing_keys WHERE kid = ANY ($1::text[])', [kids])
   }
 
+  async updateSigningKey (kid: string, privateKey: string): Promise<boolean> {
+    const { rowCount } = await this.#pool.query('UPDATE signing_keys SET private_key = $2 WHERE kid = $1', [kid, privateKey])
+    return rowCount === 1
+  }
+
   async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
     await this.#transaction(async client => {
       await client.query(`

@@ -117,6 +117,7 @@ export class SqliteWorkerStore implements Store {
   addFirstSigningKey (key: SigningKey): Promise<SigningKey[]> { return this.#call('addFirstSigningKey', key) }
   addSigningKey (key: SigningKey): Promise<void> { return this.#call('addSigningKey', key) }
   removeSigningKeys (kids: readonly string[]): Promise<void> { return this.#call('removeSigningKeys', kids) }
+  updateSigningKey (kid: string, privateKey: string): Promise<boolean> { return this.#call('updateSigningKey', kid, privateKey) }
   createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
     return this.#call('createRefreshFamily', family, first)
   }

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import fs from 'node:fs'
-import path from 'node:path'
 import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
+import { protectDatabaseFiles } from './sqlite-files.js'
 import {
   rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
@@ -40,7 +39,7 @@ export class SqliteStore implements Store {
 
   /** Opens, creating it if needed, and migrates the database at `filename`, or an in-memory one for ':memory:'. */
   constructor (filename: string) {
-    if (filename !== ':memory:') fs.mkdirSync(path.dirname(filename), { recursive: true })
+    if (filename !== ':memory:') protectDatabaseFiles(filename)
     const db = new Database(filename)
     try {
       // Set first, so that the statements below wait for another process opening the same file.
@@ -49,6 +48,8 @@ export class SqliteStore implements Store {
       // NORMAL may lose the last commits on power loss; a user told "created" must stay created.
       db.pragma('synchronous = FULL')
       db.pragma('foreign_keys = ON')
+      // Deleted rows are overwritten with zeros, not just unlinked: a removed signing key leaves no trace in the pages.
+      db.pragma('secure_delete = ON')
       migrate(db)
     } catch (err) {
       db.close()
@@ -133,6 +134,13 @@ export class SqliteStore implements Store {
   async removeSigningKeys (kids: readonly string[]): Promise<void> {
     if (kids.length === 0) return
     this.#statements.deleteSigningKeys.run(JSON.stringify(kids))
+    emptyWal(this.#db)
+  }
+
+  async updateSigningKey (kid: string, privateKey: string): Promise<boolean> {
+    const updated = this.#statements.updateSigningKey.run(privateKey, kid).changes > 0
+    emptyWal(this.#db)
+    return updated
   }
 
   async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
@@ -228,6 +236,21 @@ function enableWal (db: Database.Database): void {
 }
 
 /**
+ * Copies the write-ahead log into the database and truncates it to nothing. secure_delete zeroes a
+ * removed row in the page's new version, but the log still holds the page's older versions, with
+ * the row, until a checkpoint restarts it, and a restarted log is overwritten, not shortened: only
+ * a TRUNCATE checkpoint makes them leave the files. It waits (busy_timeout) for the readers of older
+ * versions to finish; one still reading after that makes it throw, so that the caller learns the old
+ * values are still in the log. On a database without a log (':memory:') it does nothing.
+ */
+function emptyWal (db: Database.Database): void {
+  const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>
+  if (result?.busy !== 0) {
+    throw new Error('the change is committed, but another connection kept reading for the whole busy timeout, so the write-ahead log (-wal file) still holds the previous values until a later checkpoint')
+  }
+}
+
+/**
  * Applies every migration the database lacks, each in its own IMMEDIATE transaction that checks
  * again under the write lock, so that of two processes opening a new file only one applies it.
  */
@@ -317,6 +340,7 @@ function prepareStatements (db: Database.Database) {
     `),
     // The kids come as one JSON array, so that one prepared statement removes any number of them.
     deleteSigningKeys: db.prepare<[string]>('DELETE FROM signing_keys WHERE kid IN (SELECT value FROM json_each(?))'),
+    updateSigningKey: db.prepare<[string, string]>('UPDATE signing_keys SET private_key = ? WHERE kid = ?'),
     insertRefreshFamily: db.prepare<{
       id: string
       userId: string

@@ -1,5 +1,5 @@
 // The store keeps everything the server must remember across restarts and share between instances.
-// Every implementation passes the one suite in test/store/store.test.ts; timestamps are epoch
+// Every implementation passes the one suite in test/store/fixtures.ts (storeContract); timestamps are epoch
 // milliseconds so that every backend compares them the same way.
 
 export type SigningAlgorithm = 'ES256' | 'EdDSA' | 'RS256'
@@ -139,6 +139,11 @@ export interface Store {
   addSigningKey (key: SigningKey): Promise<void>
   /** Removes the keys with these kids. */
   removeSigningKeys (kids: readonly string[]): Promise<void>
+  /**
+   * Replaces the stored private key of the key `kid` (with the same key encrypted, or decrypted);
+   * returns whether there was such a key. The old value is not kept anywhere the store can help it.
+   */
+  updateSigningKey (kid: string, privateKey: string): Promise<boolean>
 
   /** Starts a family with its first token. */
   createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void>

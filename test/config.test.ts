@@ -17,6 +17,8 @@ t.test('defaults', async t => {
     JWT_ALGORITHM: 'ES256'
   })
   t.equal(config.REDIS_URL, undefined, 'no Redis unless asked')
+  t.equal(config.SIGNING_KEY_SECRET, undefined, 'signing keys are not encrypted unless asked')
+  t.equal(loadConfig({ SIGNING_KEY_SECRET: 'x'.repeat(32) }).SIGNING_KEY_SECRET, 'x'.repeat(32))
 })
 
 t.test('the issuer follows HOST and PORT, the audience follows the issuer', async t => {
@@ -53,7 +55,11 @@ t.test('bad values stop with a message naming the variable', async t => {
     { env: { ACCESS_TOKEN_TTL: '0' }, message: 'Invalid configuration: ACCESS_TOKEN_TTL must be a whole number of seconds, at least 1; received "0"' },
     { env: { ISSUER: 'auth.example.com' }, message: 'Invalid configuration: ISSUER must be an http:// or https:// URL; received "auth.example.com"' },
     { env: { DATABASE_URL: 'mysql://u:secret@h/db' }, message: 'Invalid configuration: DATABASE_URL must be sqlite:<path>, memory: or postgres://...' },
-    { env: { REDIS_URL: 'http://u:secret@h:6379' }, message: 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL' }
+    { env: { REDIS_URL: 'http://u:secret@h:6379' }, message: 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL' },
+    {
+      env: { SIGNING_KEY_SECRET: 'secret'.repeat(5) },
+      message: 'Invalid configuration: SIGNING_KEY_SECRET must be at least 32 characters (a random string, e.g. from openssl rand -base64 32)'
+    }
   ]
   for (const { env, message } of cases) {
     t.test(JSON.stringify(env), async t => {

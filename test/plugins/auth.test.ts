@@ -187,7 +187,13 @@ t.test('wrong options fail ready() with a message naming the option', async t =>
     { name: 'a store object lacking methods', options: { ...OPTIONS, store: { ping: async () => {} } }, message: /option "store"/ },
     { name: 'algorithm HS256', options: { ...OPTIONS, algorithm: 'HS256' }, message: /option "algorithm"/ },
     { name: 'a memory cost below 1024', options: { ...OPTIONS, argon2: { memoryCost: 8 } }, message: /option "argon2.memoryCost"/ },
-    { name: 'a zero access token lifetime', options: { ...OPTIONS, accessTokenTtl: 0 }, message: /option "accessTokenTtl"/ }
+    { name: 'a zero access token lifetime', options: { ...OPTIONS, accessTokenTtl: 0 }, message: /option "accessTokenTtl"/ },
+    {
+      name: 'a signing key secret shorter than 32 characters',
+      options: { ...OPTIONS, signingKeySecret: 'x'.repeat(31) },
+      message: /^oauth2-password: option "signingKeySecret" must be a string of at least 32 characters; received a string of 31 characters$/
+    },
+    { name: 'a signing key secret not a string', options: { ...OPTIONS, signingKeySecret: 42 }, message: /option "signingKeySecret" .*received number$/ }
   ]
   for (const { name, options, message } of cases) {
     t.test(name, async t => {
@@ -207,6 +213,51 @@ t.test('wrong options fail ready() with a message naming the option', async t =>
     t.type(error, Error)
     t.notMatch((error as Error).message, /hunter2/)
   })
+
+  t.test('the message never echoes a secret, even under a misspelt name', async t => {
+    for (const options of [{ ...OPTIONS, signingKeySecret: 'hunter2' }, { ...OPTIONS, signingKeysecret: 'hunter2'.repeat(8) }]) {
+      const app = Fastify()
+      t.teardown(() => app.close())
+      app.register(oauth2Password, options as unknown as OAuth2PasswordOptions)
+      const error = await app.ready().then(() => null, (error: unknown) => error)
+      t.match((error as Error).message, /option "signingKey[Ss]ecret"/)
+      t.notMatch((error as Error).message, /hunter2/)
+    }
+  })
+})
+
+t.test('signingKeySecret encrypts the keys in the store; without it, or with another, ready() fails and says why', async t => {
+  const SECRET = 'the host service\'s secret, 32 characters or more'
+  const store = new MemoryStore()
+  const app = await host(t, { store, signingKeySecret: SECRET })
+  const [key, ...others] = await store.listSigningKeys()
+  t.equal(others.length, 0)
+  t.match(key?.privateKey, /^\$aes-256-gcm\$v=1\$/, 'the first key is stored encrypted')
+  t.notMatch(key?.privateKey, 'PRIVATE KEY')
+
+  await addUser(store, 'shopper', { scopes: ['orders:read'] })
+  const login = await loginAt(app, '/token', 'shopper')
+  t.equal(login.statusCode, 200, login.body)
+  const orders = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${login.json().access_token}` } })
+  t.equal(orders.statusCode, 200, 'the decrypted key signs, and its public key verifies')
+
+  const cases = [
+    { name: 'another secret', options: { signingKeySecret: 'another secret, of 32 characters or more' }, message: /^signing key \S+ does not decrypt with this SIGNING_KEY_SECRET \(the plugin's signingKeySecret option\)/ },
+    { name: 'no secret', options: {}, message: /^signing key \S+ is encrypted in the store, and SIGNING_KEY_SECRET \(the plugin's signingKeySecret option\) is not set/ }
+  ]
+  for (const { name, options, message } of cases) {
+    t.test(name, async t => {
+      const other = Fastify()
+      t.teardown(() => other.close())
+      other.register(oauth2Password, { ...OPTIONS, store, ...options })
+      const error = await other.ready().then(() => null, (error: unknown) => error)
+      t.type(error, Error)
+      t.match((error as Error).message, message)
+      t.notMatch((error as Error).message, key?.privateKey.slice(20, 60) ?? 'missing', 'nor the stored value')
+      t.notMatch((error as Error).message, SECRET)
+      t.strictSame(await store.listSigningKeys(), [key], 'the store is left as it was')
+    })
+  }
 })
 
 t.test('a saturated hashing queue answers 503 temporarily_unavailable at once, with Retry-After', async t => {
