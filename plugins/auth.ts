@@ -6,7 +6,7 @@ import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { openStore, type SigningAlgorithm, type Store, type User } from '../store/index.js'
+import { guardStore, openStore, type SigningAlgorithm, type Store, type User } from '../store/index.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import {
@@ -48,6 +48,11 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** The store the plugin keeps users, keys and tokens in. */
     authStore: Store
+    /**
+     * Pings the store and, when the `redis` option is set, Redis, at once. Resolves to those that did
+     * not answer, with the error for the log (never for a response): empty when all did.
+     */
+    authHealth: () => Promise<Array<{ service: 'store' | 'redis', error: unknown }>>
   }
   interface FastifyContextConfig {
     /** Scopes an access token needs for this route, checked by `authenticate`. */
@@ -138,7 +143,7 @@ const STORE_METHODS = Object.keys({
   listClients: true,
   ping: true,
   close: true
-} satisfies Record<keyof Store, true>)
+} satisfies Record<keyof Store, true>) as Array<keyof Store>
 
 /** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
 function validateOptions (options: OAuth2PasswordOptions): void {
@@ -214,7 +219,10 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     reuseGrace: options.refreshReuseGrace ?? 10
   }
 
-  const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  const opened = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  // Whatever the store throws reaches the endpoints and `authenticate` as StoreUnavailableError (or
+  // a duplicate error), so that no store, built-in or not, puts its own message in a response.
+  const store = guardStore(opened, STORE_METHODS)
   let keys = await loadKeys(store, algorithm, lifetimes.accessToken)
   const background = [
     setInterval(() => {
@@ -266,7 +274,21 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     }
   })
 
-  fastify.decorate('authStore', store)
+  fastify.decorate('authStore', opened)
+  /** `service`, with the error, if `ping` rejects. */
+  async function unanswered (service: 'store' | 'redis', ping: Promise<void>) {
+    try {
+      await ping
+      return []
+    } catch (error) {
+      return [{ service, error }]
+    }
+  }
+  fastify.decorate('authHealth', async () => {
+    const pings = [unanswered('store', store.ping())]
+    if (options.redis !== undefined) pings.push(unanswered('redis', counter.ping()))
+    return (await Promise.all(pings)).flat()
+  })
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
