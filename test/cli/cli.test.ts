@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { PasswordHasher } from '../../passwords/hasher.js'
 import { openStore, type Store, type User } from '../../store/index.js'
+import { freePort } from '../helper.js'
 
 // The compiled binary, run as an administrator would run it: these tests need `npm run build` first.
 const BIN = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
@@ -373,6 +374,14 @@ t.test('a store that cannot be opened exits 3, neither 1 nor 2', async t => {
   t.equal(result.code, 3)
   t.equal(result.stdout, '')
   t.match(result.stderr, /^oauth2-password: /)
+})
+
+t.test('a PostgreSQL that does not answer exits 3, and the message says why', async t => {
+  const port = await freePort()
+  const result = await cli(path.join(tmp, 'unused.db'), ['user', 'list'], { env: { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/auth` } })
+  t.equal(result.code, 3)
+  t.equal(result.stdout, '')
+  t.equal(result.stderr, `oauth2-password: The store did not answer; retry shortly: connect ECONNREFUSED 127.0.0.1:${port}\n`)
 })
 
 const SECRET = 'cbV1k2Rk3tq8cQ0m7Yt1yJH0f5m5Wq9v2s4Zr8X1aQk='
