@@ -67,7 +67,9 @@ export class SqliteStore implements Store {
 
   async createUser (user: NewUser): Promise<User> {
     try {
-      const row = this.#statements.insertUser.get({
+      // all(), never get(), for a write with RETURNING: get() steps the statement once and ignores what
+      // resetting it reports, so a commit that fails there (SQLITE_FULL) would be taken for a success.
+      const [row] = this.#statements.insertUser.all({
         id: randomUUID(),
         username: user.username,
         email: user.email ?? null,
@@ -97,7 +99,8 @@ export class SqliteStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    const row = this.#statements.updateUser.get({
+    // all(), as in createUser: the commit's failure must be seen.
+    const [row] = this.#statements.updateUser.all({
       id,
       setEmail: changes.email === undefined ? 0 : 1,
       email: changes.email ?? null,
