@@ -138,3 +138,29 @@ export async function redisServer (t: Test): Promise<RedisServer> {
     stop: async () => { if (server !== null) await stop(server, 'SIGTERM') }
   }
 }
+
+/** Why `tmpfs` cannot run here, or false: mounting needs root, and a system that lets it. */
+export function tmpfsSkip (): string | false {
+  const dir = mkdtempSync(join(tmpdir(), 'failures-tmpfs-'))
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' })
+    execFileSync('umount', [dir], { stdio: 'ignore' })
+    return false
+  } catch {
+    return 'cannot mount a tmpfs here (it needs root, and a system that allows it)'
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** A tmpfs of `size` bytes, mounted on a new directory; unmounted and removed in teardown. */
+export function tmpfs (t: Test, size: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'failures-tmpfs-'))
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
+  t.teardown(() => {
+    // Lazy: a process the test started may still have a file open there as it exits.
+    execFileSync('umount', ['--lazy', dir])
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return dir
+}
