@@ -24,7 +24,10 @@ export class ServerClosingError extends Error {
  */
 async function draining (fastify: FastifyInstance): Promise<void> {
   let closing = false
-  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('preClose', async () => {
+    closing = true
+    fastify.log.info('server draining: requests that still arrive are refused')
+  })
   fastify.addHook('onRequest', async () => {
     if (closing) throw new ServerClosingError()
   })

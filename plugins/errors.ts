@@ -25,13 +25,14 @@ async function errors (fastify: FastifyInstance): Promise<void> {
     // Sent on, the error goes to Fastify's default handler.
     if (statusCode < 500) return reply.send(error)
     const reason = STATUS_CODES[statusCode] ?? 'Server Error'
+    // Serialized as it is: a route's own schema for this status (GET /health's 503) describes its own answer, not this one.
+    reply.code(statusCode).serializer(JSON.stringify)
     if (isExposed(error)) {
       request.log.warn({ err: error }, 'request refused')
-      return reply.code(statusCode).headers(error.headers)
-        .send({ statusCode, code: error.code, error: reason, message: error.message })
+      return reply.headers(error.headers).send({ statusCode, code: error.code, error: reason, message: error.message })
     }
     request.log.error({ err: error }, 'request failed')
-    return reply.code(statusCode).send({ statusCode, code: 'SERVER_ERROR', error: reason, message: SERVER_ERROR })
+    return reply.send({ statusCode, code: 'SERVER_ERROR', error: reason, message: SERVER_ERROR })
   })
 }
 
