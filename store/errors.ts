@@ -1,7 +1,7 @@
 import { DuplicateClientError, DuplicateUsernameError, type Store } from './types.js'
 
 /** Seconds a client is asked to wait (`Retry-After`) before it tries again after a store failure. */
-export const STORE_RETRY_AFTER = 5
+const STORE_RETRY_AFTER = 5
 
 /**
  * The backing store did not answer, or failed: a database that is down, restarting or out of disk
