@@ -232,7 +232,9 @@ t.test('PostgreSQL failing', { skip }, async t => {
     // Holding the token's row lock keeps the rotation waiting inside its transaction, after BEGIN and before its writes.
     await admin.query('BEGIN')
     await admin.query(`SELECT 1 FROM ${pg.escapeIdentifier(schema)}.refresh_tokens WHERE hash = 'first' FOR UPDATE`)
+    // Its failure is taken at once: it may come before the answer to pg_terminate_backend does.
     const rotation = store.rotateRefreshToken('first', { hash: 'second', createdAt: now, expiresAt: now + 60_000 }, now)
+      .then(() => null, (error: unknown) => error)
     let waiting: number | undefined
     for (let attempt = 0; attempt < 500 && waiting === undefined; attempt++) {
       const { rows } = await admin.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
@@ -241,7 +243,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
     }
     t.ok(waiting, 'the rotation waits for the row lock')
     await admin.query('SELECT pg_terminate_backend($1)', [waiting])
-    const error = await rotation.then(() => null, (error: unknown) => error)
+    const error = await rotation
     t.type(error, StoreUnavailableError)
     t.equal((error as StoreUnavailableError).code, 'STORE_UNAVAILABLE')
     t.match((error as StoreUnavailableError).cause, { code: '57P01' }, 'the cause is the terminated session')

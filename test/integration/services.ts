@@ -15,6 +15,31 @@ import { kill } from './helper.js'
 /** Bounds every wait for a service to start or stop. */
 const DEADLINE_MS = 30_000
 
+/**
+ * What is left to undo if the test process ends before its teardowns run (a test that timed out, a
+ * crash): done synchronously, as the process exits. Each teardown takes its own entry off.
+ */
+const leftovers = new Set<() => void>()
+process.on('exit', () => {
+  // Last registered first, as teardowns run: a server is killed before its directory is removed.
+  for (const undo of [...leftovers].reverse()) {
+    try {
+      undo()
+    } catch {
+      // Best effort: the process is exiting, and the next entry must still run.
+    }
+  }
+})
+
+/** Registers `undo` as a teardown of `t`, and also for the process's exit, whichever comes first. */
+function cleanup (t: Test, undo: () => void): void {
+  leftovers.add(undo)
+  t.teardown(() => {
+    leftovers.delete(undo)
+    undo()
+  })
+}
+
 /** Resolves once `child` writes a line matching `ready` on stdout or stderr; rejects if it exits first. */
 async function readiness (child: ChildProcess, ready: RegExp, output: () => string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
@@ -91,7 +116,7 @@ export async function postgresCluster (t: Test): Promise<Postgres> {
   const uid = Number(execFileSync('id', ['-u', 'postgres']).toString())
   const gid = Number(execFileSync('id', ['-g', 'postgres']).toString())
   const dir = mkdtempSync(join(tmpdir(), 'failures-pg-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  cleanup(t, () => rmSync(dir, { recursive: true, force: true }))
   chownSync(dir, uid, gid)
   const data = join(dir, 'data')
   await promisify(execFile)(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '-A', 'trust', '-E', 'UTF8', '--locale=C', '--no-sync'], {
@@ -104,6 +129,7 @@ export async function postgresCluster (t: Test): Promise<Postgres> {
     server = await service(join(bin, 'postgres'), args, /database system is ready to accept connections/, { uid, gid })
   }
   // Registered after the directory's removal, so run before it.
+  leftovers.add(() => server?.kill('SIGKILL'))
   t.teardown(async () => { if (server !== null) await kill(server) })
   await start()
   return {
@@ -130,6 +156,7 @@ export async function redisServer (t: Test): Promise<RedisServer> {
   const start = async (): Promise<void> => {
     server = await service('redis-server', args, /Ready to accept connections/)
   }
+  leftovers.add(() => server?.kill('SIGKILL'))
   t.teardown(async () => { if (server !== null) await kill(server) })
   await start()
   return {
@@ -157,7 +184,7 @@ export function tmpfsSkip (): string | false {
 export function tmpfs (t: Test, size: number): string {
   const dir = mkdtempSync(join(tmpdir(), 'failures-tmpfs-'))
   execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir])
-  t.teardown(() => {
+  cleanup(t, () => {
     // Lazy: a process the test started may still have a file open there as it exits.
     execFileSync('umount', ['--lazy', dir])
     rmSync(dir, { recursive: true, force: true })
