@@ -4,6 +4,8 @@ import cors from '@fastify/cors'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/index.js'
 import docs from './plugins/docs.js'
+import draining from './plugins/draining.js'
+import errors from './plugins/errors.js'
 import security from './plugins/security.js'
 import oauth2Password from './plugins/auth.js'
 
@@ -31,6 +33,8 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     await fastify.register(cors, { origin: config.CORS_ORIGINS, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'] })
   }
   await fastify.register(security)
+  await fastify.register(errors)
+  await fastify.register(draining)
   // The docs plugin first, so that it sees every route; the auth plugin next, so that
   // `authenticate` exists when the routes load.
   await fastify.register(docs, { scopes: SCOPES })

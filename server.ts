@@ -15,7 +15,8 @@ async function start (): Promise<void> {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
-  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY }
+  // A request that arrives while the server closes is refused by plugins/draining.ts, with Retry-After.
+  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY, return503OnClosing: false }
   // Over TLS only the raw server's type differs; the app registered on it is the same.
   const server = config.TLS === null ? Fastify(options) : Fastify({ ...options, https: config.TLS }) as unknown as FastifyInstance
   try {
@@ -27,7 +28,8 @@ async function start (): Promise<void> {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
-  closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  // Its own lines (a close that timed out, a second signal) go through the server's logger, as JSON.
+  closeWithGrace({ delay: 10_000, logger: server.log }, async ({ signal, err }) => {
     if (err !== undefined) server.log.error({ err }, 'server closing after an error')
     else server.log.info({ signal }, 'server closing')
     await server.close()

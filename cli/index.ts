@@ -78,7 +78,9 @@ async function run (command: Command, args: string[], usage: string): Promise<nu
       process.stderr.write(`${err.message}\n`)
       return EXIT.usage
     }
-    process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}\n`)
+    // A store failure's own message is the one written for a client; what happened is its cause.
+    const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : ''
+    process.stderr.write(`${NAME}: ${err instanceof Error ? err.message : String(err)}${cause}\n`)
     return EXIT.failure
   }
 }

@@ -27,6 +27,8 @@ export interface Counter {
   increment (keys: readonly string[], windowMs: number): Promise<void>
   get (keys: readonly string[]): Promise<Count[]>
   delete (keys: readonly string[]): Promise<void>
+  /** Resolves when the counters can be read and written; rejects otherwise. */
+  ping (): Promise<void>
   close (): Promise<void>
 }
 
@@ -81,6 +83,8 @@ export class MemoryCounter implements Counter {
   async delete (keys: readonly string[]): Promise<void> {
     for (const key of keys) this.#entries.delete(key)
   }
+
+  async ping (): Promise<void> {}
 
   async close (): Promise<void> {
     this.#entries.clear()

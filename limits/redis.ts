@@ -92,6 +92,12 @@ export class RedisCounter implements Counter {
     if (keys.length > 0) await this.#redis.del(...keys.map(key => this.prefix + key))
   }
 
+  async ping (): Promise<void> {
+    // While ioredis reconnects, a command would wait for a retry; the answer is known already.
+    if (this.#redis.status !== 'ready') throw new Error(`the Redis connection is ${this.#redis.status}`)
+    await this.#redis.ping()
+  }
+
   async close (): Promise<void> {
     // QUIT waits for an answer: from a server that does not answer, just drop the connection.
     await this.#redis.quit().catch(() => this.#redis.disconnect())

@@ -6,7 +6,7 @@ import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { MemoryStore, openStore, type SigningAlgorithm, type SigningKey, type Store } from '../store/index.js'
+import { MemoryStore, guardStore, openStore, type SigningAlgorithm, type SigningKey, type Store } from '../store/index.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
@@ -51,6 +51,11 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** The store the plugin keeps users, keys and tokens in. */
     authStore: Store
+    /**
+     * Pings the store and, when the `redis` option is set, Redis, at once. Resolves to those that did
+     * not answer, with the error for the log (never for a response): empty when all did.
+     */
+    authHealth: () => Promise<Array<{ service: 'store' | 'redis', error: unknown }>>
   }
   interface FastifyContextConfig {
     /** Scopes an access token needs for this route, checked by `authenticate`. */
@@ -147,7 +152,7 @@ const STORE_METHODS = Object.keys({
   listClients: true,
   ping: true,
   close: true
-} satisfies Record<keyof Store, true>)
+} satisfies Record<keyof Store, true>) as Array<keyof Store>
 
 /** What a store URL or a secret was, never what it says: a URL may hold a password. */
 function describeHidden (value: unknown): string {
@@ -245,13 +250,16 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   }
 
   const encryption = new KeyEncryption(options.signingKeySecret)
-  const store = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  const opened = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  // Whatever the store throws reaches the endpoints and `authenticate` as StoreUnavailableError (or
+  // a duplicate error), so that no store, built-in or not, puts its own message in a response.
+  const store = guardStore(opened, STORE_METHODS)
   let keys: KeyRing
   try {
     const loaded = await loadKeys(store, algorithm, lifetimes.accessToken, encryption)
     keys = loaded.ring
     // Said once, at start-up; a store in memory keeps nothing at rest.
-    if (!encryption.enabled && !(store instanceof MemoryStore)) {
+    if (!encryption.enabled && !(opened instanceof MemoryStore)) {
       fastify.log.warn('private signing keys are stored unencrypted: set SIGNING_KEY_SECRET (the plugin\'s signingKeySecret option) to encrypt them')
     } else if (encryption.enabled && loaded.inClear > 0) {
       fastify.log.warn(`${loaded.inClear} private signing key(s) in the store are not encrypted: run \`oauth2-password keys encrypt\` with SIGNING_KEY_SECRET set`)
@@ -307,7 +315,21 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   })
   const verified = new ExpiringCache<string, { claims: AccessTokenClaims, scopes: readonly string[] }>(VERIFIED_CACHE_TTL)
 
-  fastify.decorate('authStore', store)
+  fastify.decorate('authStore', opened)
+  /** `service`, with the error, if `ping` rejects. */
+  async function unanswered (service: 'store' | 'redis', ping: Promise<void>) {
+    try {
+      await ping
+      return []
+    } catch (error) {
+      return [{ service, error }]
+    }
+  }
+  fastify.decorate('authHealth', async () => {
+    const pings = [unanswered('store', store.ping())]
+    if (options.redis !== undefined) pings.push(unanswered('redis', failures.ping()))
+    return (await Promise.all(pings)).flat()
+  })
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).

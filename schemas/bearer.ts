@@ -19,12 +19,14 @@ export type BearerErrorResponse = Static<typeof BearerErrorResponse>
 const challenge = (description: string) => ({ 'WWW-Authenticate': header(description) })
 const body = { $ref: 'BearerError#' }
 
-/** The refusals of `authenticate` (RFC 6750 §3), for every route it protects. */
+/** The refusals of `authenticate` (RFC 6750 §3), and its answer when it cannot check, for every route it protects. */
 export const BearerErrorResponses = {
   400: documented(body, 'The Authorization header is malformed',
     challenge('`Bearer realm="…", error="invalid_request", error_description="…"`')),
   401: documented(body, 'No bearer token, or one that is invalid, expired or revoked',
     challenge('`Bearer realm="…"` when no token was sent, else with `error="invalid_token", error_description="…"`')),
   403: documented(body, 'The access token lacks a scope this route needs',
-    challenge('`Bearer realm="…", error="insufficient_scope", scope="…"` with every scope the route needs'))
+    challenge('`Bearer realm="…", error="insufficient_scope", scope="…"` with every scope the route needs')),
+  503: documented(body, 'The store does not answer (`STORE_UNAVAILABLE`)',
+    { 'Retry-After': header('Seconds to wait before trying again') })
 }

@@ -15,3 +15,10 @@ export const Items = Type.Array(Type.Object({
 }))
 
 export const Status = Type.Object({ status: Type.String() })
+
+export const Health = Type.Object({
+  status: Type.String({ description: '`ok` or `unavailable`' }),
+  unavailable: Type.Optional(Type.Array(Type.Union([Type.Literal('store'), Type.Literal('redis')]), {
+    description: 'What does not answer: the store, Redis (when the server uses it)'
+  }))
+})

@@ -5,6 +5,7 @@ import { SqliteWorkerStore } from './sqlite-worker-store.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
+export * from './errors.js'
 export { MemoryStore, PostgresStore, SqliteStore, SqliteWorkerStore }
 
 const SUPPORTED_FORMS = "'sqlite:<path>' (e.g. 'sqlite:./data/auth.db', 'sqlite::memory:'), " +

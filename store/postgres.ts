@@ -5,6 +5,7 @@ import {
   rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
   type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
 } from './rows.js'
+import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
@@ -95,7 +96,7 @@ export class PostgresStore implements Store {
 
   async createUser (user: NewUser): Promise<User> {
     try {
-      const { rows } = await this.#pool.query<UserRow>(`
+      const { rows } = await this.#query<UserRow>(`
         INSERT INTO users (id, username, email, full_name, scopes, disabled, password_hash, token_version, created_at)
         VALUES ($1, $2, $3, $4, $5, false, $6, 0, $7)
         RETURNING *
@@ -119,19 +120,19 @@ export class PostgresStore implements Store {
   }
 
   async findUserByUsername (username: string): Promise<User | null> {
-    const { rows } = await this.#pool.query<UserRow>('SELECT * FROM users WHERE username = $1', [username])
+    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE username = $1', [username])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
   async findUserById (id: string): Promise<User | null> {
-    const { rows } = await this.#pool.query<UserRow>('SELECT * FROM users WHERE id = $1', [id])
+    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE id = $1', [id])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
     // One statement for every combination of changes, so that the token_version raise, and the
     // record of the change that instances poll for, land in the same write as the change.
-    const { rows } = await this.#pool.query<UserRow>(`
+    const { rows } = await this.#query<UserRow>(`
       WITH updated AS (
         UPDATE users SET
           email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
@@ -163,7 +164,7 @@ export class PostgresStore implements Store {
 
   async removeUser (id: string): Promise<boolean> {
     // ON DELETE CASCADE takes the user's refresh families and their tokens.
-    const { rows } = await this.#pool.query(`
+    const { rows } = await this.#query(`
       WITH deleted AS (DELETE FROM users WHERE id = $1 RETURNING id), recorded AS (${RECORD_USER_CHANGE('deleted', '$2')})
       SELECT id FROM deleted
     `, [id, Date.now()])
@@ -172,17 +173,17 @@ export class PostgresStore implements Store {
 
   async listUsers (): Promise<User[]> {
     // Code point order, as the other stores list them, whatever the database's default collation.
-    const { rows } = await this.#pool.query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')
+    const { rows } = await this.#query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')
     return rows.map(rowToUser)
   }
 
   async countUsers (): Promise<number> {
-    const { rows } = await this.#pool.query<{ count: number }>('SELECT count(*) AS count FROM users')
+    const { rows } = await this.#query<{ count: number }>('SELECT count(*) AS count FROM users')
     return rows[0]!.count
   }
 
   async listSigningKeys (): Promise<SigningKey[]> {
-    const { rows } = await this.#pool.query<SigningKeyRow>(SELECT_SIGNING_KEYS)
+    const { rows } = await this.#query<SigningKeyRow>(SELECT_SIGNING_KEYS)
     return rows.map(rowToSigningKey)
   }
 
@@ -202,18 +203,18 @@ export class PostgresStore implements Store {
   }
 
   async addSigningKey (key: SigningKey): Promise<void> {
-    await this.#pool.query(`
+    await this.#query(`
       INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES ($1, $2, $3, $4, $5)
     `, signingKeyValues(key))
   }
 
   async removeSigningKeys (kids: readonly string[]): Promise<void> {
     if (kids.length === 0) return
-    await this.#pool.query('DELETE FROM signing_keys WHERE kid = ANY ($1::text[])', [kids])
+    await this.#query('DELETE FROM signing_keys WHERE kid = ANY ($1::text[])', [kids])
   }
 
   async updateSigningKey (kid: string, privateKey: string): Promise<boolean> {
-    const { rowCount } = await this.#pool.query('UPDATE signing_keys SET private_key = $2 WHERE kid = $1', [kid, privateKey])
+    const { rowCount } = await this.#query('UPDATE signing_keys SET private_key = $2 WHERE kid = $1', [kid, privateKey])
     return rowCount === 1
   }
 
@@ -256,26 +257,26 @@ export class PostgresStore implements Store {
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
-    const { rows } = await this.#pool.query<RefreshTokenWithFamilyRow>(SELECT_REFRESH_TOKEN_WITH_FAMILY, [hash])
+    const { rows } = await this.#query<RefreshTokenWithFamilyRow>(SELECT_REFRESH_TOKEN_WITH_FAMILY, [hash])
     const row = rows[0]
     return row === undefined ? null : { token: rowToRefreshToken(row), family: rowToRefreshFamily(row) }
   }
 
   async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
     // The first revocation's time stands: it is when the family stopped working.
-    await this.#pool.query('UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, familyId])
+    await this.#query('UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, familyId])
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
     // A second revocation can only lengthen the first: the token it refuses may live that long.
-    await this.#pool.query(`
+    await this.#query(`
       INSERT INTO revoked_tokens (jti, expires_at, revoked_at) VALUES ($1, $2, $3)
       ON CONFLICT (jti) DO UPDATE SET expires_at = greatest(revoked_tokens.expires_at, excluded.expires_at)
     `, [jti, expiresAt, now])
   }
 
   async revocationsSince (since: number): Promise<Revocation[]> {
-    const { rows } = await this.#pool.query<Revocation>(`
+    const { rows } = await this.#query<Revocation>(`
       SELECT 'access_token' AS kind, jti AS id, revoked_at AS at, expires_at AS "expiresAt" FROM revoked_tokens WHERE revoked_at >= $1
       UNION ALL SELECT 'refresh_family', id, revoked_at, NULL FROM refresh_families WHERE revoked_at >= $1
       UNION ALL SELECT 'user', user_id, changed_at, NULL FROM user_changes WHERE changed_at >= $1
@@ -295,7 +296,7 @@ export class PostgresStore implements Store {
 
   async createClient (client: Client): Promise<void> {
     try {
-      await this.#pool.query('INSERT INTO clients (id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)', [
+      await this.#query('INSERT INTO clients (id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)', [
         client.id,
         client.secretHash,
         JSON.stringify(client.scopes),
@@ -309,12 +310,12 @@ export class PostgresStore implements Store {
   }
 
   async findClient (id: string): Promise<Client | null> {
-    const { rows } = await this.#pool.query<ClientRow>('SELECT * FROM clients WHERE id = $1', [id])
+    const { rows } = await this.#query<ClientRow>('SELECT * FROM clients WHERE id = $1', [id])
     return rows[0] === undefined ? null : rowToClient(rows[0])
   }
 
   async setClientSecret (id: string, secretHash: string): Promise<boolean> {
-    const { rowCount } = await this.#pool.query('UPDATE clients SET secret_hash = $1 WHERE id = $2', [secretHash, id])
+    const { rowCount } = await this.#query('UPDATE clients SET secret_hash = $1 WHERE id = $2', [secretHash, id])
     return rowCount !== null && rowCount > 0
   }
 
@@ -329,12 +330,12 @@ export class PostgresStore implements Store {
   }
 
   async listClients (): Promise<Client[]> {
-    const { rows } = await this.#pool.query<ClientRow>('SELECT * FROM clients ORDER BY id COLLATE "C"')
+    const { rows } = await this.#query<ClientRow>('SELECT * FROM clients ORDER BY id COLLATE "C"')
     return rows.map(rowToClient)
   }
 
   async ping (): Promise<void> {
-    await this.#pool.query('SELECT 1')
+    await this.#query('SELECT 1')
   }
 
   async close (): Promise<void> {
@@ -374,26 +375,93 @@ export class PostgresStore implements Store {
     })
   }
 
+  /** One statement on a connection of the pool. */
+  async #query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    return await this.#withConnection(async ({ client }) => await client.query<Row>(text, values))
+  }
+
   /** Runs `work` on one connection between BEGIN and COMMIT, and rolls back if it throws. */
   async #transaction<T> (work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect()
-    // A connection whose ROLLBACK failed is in an unknown state: releasing it with the error closes it.
-    let broken: Error | undefined
-    try {
+    return await this.#withConnection(async connection => {
+      const { client } = connection
       // Named, whatever the server's default: after waiting for the advisory lock or a row lock, the
       // next statement must see what the lock's holder committed, which a snapshot from the
       // transaction's first statement (REPEATABLE READ, SERIALIZABLE) would not.
       await client.query('BEGIN ISOLATION LEVEL READ COMMITTED')
-      const result = await work(client)
-      await client.query('COMMIT')
-      return result
-    } catch (err) {
-      await client.query('ROLLBACK').catch((rollbackErr: Error) => { broken = rollbackErr })
-      throw err
+      try {
+        const result = await work(client)
+        await client.query('COMMIT')
+        return result
+      } catch (error) {
+        // A connection whose ROLLBACK failed is in an unknown state: it is closed rather than reused.
+        await client.query('ROLLBACK').catch((rollbackError: Error) => connection.fail(rollbackError))
+        throw error
+      }
+    })
+  }
+
+  /**
+   * Runs `work` on a connection checked out of the pool, and gives the connection back, or closes it
+   * if it failed. A failure of the connection or of the server is thrown as StoreUnavailableError.
+   */
+  async #withConnection<T> (work: (connection: Connection) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (error) {
+      // Refused, timed out, or the server refused the session (starting up, shutting down, too many clients).
+      throw new StoreUnavailableError({ cause: error })
+    }
+    const connection = new Connection(client)
+    try {
+      return await work(connection)
+    } catch (error) {
+      throw connection.classify(error)
     } finally {
-      client.release(broken)
+      connection.release()
     }
   }
+}
+
+/**
+ * A connection checked out of the pool. The pool listens for a connection's 'error' event only while
+ * the connection is idle; while it is checked out, an 'error' nobody listens for (the server ended the
+ * session, the socket closed) would end the process. This listens instead, and remembers the failure,
+ * so that the connection is closed when it is released, never handed out again.
+ */
+class Connection {
+  #failure: Error | undefined
+  readonly #onError = (error: Error): void => { this.fail(error) }
+
+  constructor (readonly client: pg.PoolClient) {
+    client.on('error', this.#onError)
+  }
+
+  fail (error: Error): void {
+    this.#failure ??= error
+  }
+
+  /** What to throw for an error of a call on this connection. */
+  classify (error: unknown): unknown {
+    if (error instanceof pg.DatabaseError && isServerFailure(error.code)) this.fail(error)
+    return this.#failure === undefined ? error : new StoreUnavailableError({ cause: error })
+  }
+
+  release (): void {
+    // A failed connection keeps the listener: it may still emit 'error' while it closes.
+    if (this.#failure === undefined) this.client.removeListener('error', this.#onError)
+    this.client.release(this.#failure)
+  }
+}
+
+/**
+ * SQLSTATEs of a server that cannot serve rather than of a statement that is wrong
+ * (https://www.postgresql.org/docs/current/errcodes-appendix.html): class 08, connection exception;
+ * 53, insufficient resources (disk full, out of memory, too many connections); 57P, operator
+ * intervention (shutdown, restart, a terminated session); 58, system error (I/O).
+ */
+function isServerFailure (code: string | undefined): boolean {
+  return code !== undefined && (code.startsWith('08') || code.startsWith('53') || code.startsWith('57P') || code.startsWith('58'))
 }
 
 function signingKeyValues (key: SigningKey): [string, SigningAlgorithm, string, string, number] {

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { StoreUnavailableError } from './errors.js'
 import {
   DuplicateClientError,
   DuplicateUsernameError,
@@ -24,7 +25,8 @@ export interface Call {
 }
 
 export interface ThrownError {
-  kind: 'duplicate-username' | 'duplicate-client' | 'error'
+  /** `unavailable`: the disk, the file or a lock failed (rebuilt as StoreUnavailableError). */
+  kind: 'duplicate-username' | 'duplicate-client' | 'unavailable' | 'error'
   message: string
   /** The username or client id of a duplicate. */
   key?: string
@@ -36,7 +38,8 @@ export type Reply = { id: number, value: unknown } | { id: number, error: Thrown
 function rebuild (error: ThrownError): Error {
   if (error.kind === 'duplicate-username') return new DuplicateUsernameError(error.key ?? '')
   if (error.kind === 'duplicate-client') return new DuplicateClientError(error.key ?? '')
-  return Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code })
+  const rebuilt = Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code })
+  return error.kind === 'unavailable' ? new StoreUnavailableError({ cause: rebuilt }) : rebuilt
 }
 
 // Always the built JavaScript. The tests load the TypeScript sources (after `npm run build`), and a

@@ -25,6 +25,13 @@ import type {
 // How long a statement waits for another connection's lock before it fails with SQLITE_BUSY.
 const BUSY_TIMEOUT_MS = 5000
 
+// The WAL is copied back into the database once it holds this many pages (400 KiB), instead of
+// SQLite's 1000 (4 MiB), and a WAL that grew past WAL_SIZE_LIMIT all the same (a large prune, a
+// reader holding a snapshot) is cut back to it when it restarts. What the WAL holds on to stays small
+// and steady, so that space freed on a full volume is not taken back by the WAL alone.
+const WAL_AUTOCHECKPOINT_PAGES = 100
+const WAL_SIZE_LIMIT = 512 * 1024
+
 /** A row as SQLite keeps it: scopes as JSON text and flags as 0 or 1. */
 type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' ? number : Row[Column] }
 
@@ -62,7 +69,9 @@ export class SqliteStore implements Store {
 
   async createUser (user: NewUser): Promise<User> {
     try {
-      const row = this.#statements.insertUser.get({
+      // all(), never get(), for a write with RETURNING: get() steps the statement once and ignores what
+      // resetting it reports, so a commit that fails there (SQLITE_FULL) would be taken for a success.
+      const [row] = this.#statements.insertUser.all({
         id: randomUUID(),
         username: user.username,
         email: user.email ?? null,
@@ -207,6 +216,10 @@ export class SqliteStore implements Store {
     return this.#statements.listClients.all().map(clientFromRow)
   }
 
+  /**
+   * A passive checkpoint: it waits for no one, and fails while the WAL cannot be copied back into the
+   * database, as on a full disk, where the WAL can no longer restart and every write soon fails too.
+   */
   async ping (): Promise<void> {
     this.#statements.ping.get()
   }
@@ -217,11 +230,13 @@ export class SqliteStore implements Store {
 }
 
 /**
- * Switches a file to WAL, so that readers do not wait for the writer. SQLite answers SQLITE_BUSY
- * without waiting, or leaves the mode unchanged, while another process switches the same new file,
- * so this retries until the busy timeout.
+ * Switches a file to WAL, so that readers do not wait for the writer, with the WAL kept small. SQLite
+ * answers SQLITE_BUSY without waiting, or leaves the mode unchanged, while another process switches the
+ * same new file, so this retries until the busy timeout.
  */
 function enableWal (db: Database.Database): void {
+  db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`)
+  db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`)
   const deadline = Date.now() + BUSY_TIMEOUT_MS
   for (;;) {
     try {
@@ -398,7 +413,7 @@ function prepareStatements (db: Database.Database) {
     setClientSecret: db.prepare<[string, string]>('UPDATE clients SET secret_hash = ? WHERE id = ?'),
     deleteClient: db.prepare<[string]>('DELETE FROM clients WHERE id = ?'),
     listClients: db.prepare<[], Stored<ClientRow>>('SELECT * FROM clients ORDER BY id'),
-    ping: db.prepare('SELECT 1')
+    ping: db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
   }
 }
 
@@ -406,7 +421,8 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
   return {
     // The change is recorded in the same write, so that no instance can miss it.
     updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0]) => {
-      const row = statements.updateUser.get(params)
+      // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
+      const [row] = statements.updateUser.all(params)
       if (row !== undefined) statements.recordUserChange.run(row.id, Date.now())
       return row
     }),

@@ -39,6 +39,16 @@ const SATURATED_RETRY_AFTER = 1
 /** How long a client should wait when the failed-login counters (Redis) do not answer: about a reconnection's time. */
 const LIMITS_RETRY_AFTER = 5
 
+/** The wait asked for by an error that says nothing itself. */
+const UNAVAILABLE_RETRY_AFTER = 5
+
+/** The `Retry-After` seconds that an error carries in its headers, if it carries any. */
+function retryAfter (error: Error): number | undefined {
+  const headers = 'headers' in error ? error.headers : undefined
+  const value = typeof headers === 'object' && headers !== null && 'retry-after' in headers ? Number(headers['retry-after']) : NaN
+  return Number.isInteger(value) && value >= 0 ? value : undefined
+}
+
 /**
  * The OAuth endpoints, encapsulated: their form parser and their RFC 6749 error format stay here
  * and never take over the host's JSON parsing or error handler.
@@ -58,6 +68,11 @@ const endpoints: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, op
     } else if (error instanceof LimitsUnavailableError) {
       request.log.error({ err: error.cause }, 'failed-login counters do not answer')
       oauthError = temporarilyUnavailable('Login attempts cannot be counted right now; retry shortly', LIMITS_RETRY_AFTER)
+    } else if (error.statusCode === 503) {
+      // The store failed (StoreUnavailableError), or the server is shutting down: the client retries.
+      // Its description is the same whatever the error says, which is for the log.
+      request.log.warn({ err: error }, 'token endpoint unavailable')
+      oauthError = temporarilyUnavailable('The service is temporarily unavailable; retry shortly', retryAfter(error) ?? UNAVAILABLE_RETRY_AFTER)
     } else if (error.validation !== undefined) {
       oauthError = invalidRequest(`invalid request parameters: ${error.message}`)
     } else if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BASIC_CHALLENGE, IntrospectionResponse, RevocationRequest, oauthError } from '../../schemas/oauth.js'
+import { BASIC_CHALLENGE, RETRY_AFTER, IntrospectionResponse, RevocationRequest, oauthError } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
 import { CLIENT_AUTHENTICATION_FAILED, authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { invalidClient } from '../../tokens/errors.js'
@@ -70,7 +70,8 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
         200: documented(IntrospectionResponse, 'Whether the token is live, and if so its claims'),
         400: oauthError('`invalid_request`: a parameter is missing or repeated, or the body is not a form'),
         401: oauthError('`invalid_client`: no confidential client authenticated', BASIC_CHALLENGE),
-        413: oauthError('`invalid_request`: the body is too large')
+        413: oauthError('`invalid_request`: the body is too large'),
+        503: oauthError('`temporarily_unavailable`: the store does not answer', RETRY_AFTER)
       }
     }
   }, async (request) => {

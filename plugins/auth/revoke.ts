@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { BASIC_CHALLENGE, RevocationRequest, oauthError } from '../../schemas/oauth.js'
+import { BASIC_CHALLENGE, RETRY_AFTER, RevocationRequest, oauthError } from '../../schemas/oauth.js'
 import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { Type } from '@sinclair/typebox'
@@ -26,7 +26,8 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
         200: Type.Object({}, { description: 'Revoked, or nothing to revoke' }),
         400: oauthError('`invalid_request`: a parameter is missing or repeated, or the body is not a form'),
         401: oauthError('`invalid_client`: a client was named and did not authenticate', BASIC_CHALLENGE),
-        413: oauthError('`invalid_request`: the body is too large')
+        413: oauthError('`invalid_request`: the body is too large'),
+        503: oauthError('`temporarily_unavailable`: the store does not answer', RETRY_AFTER)
       }
     }
   }, async (request) => {

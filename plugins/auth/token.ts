@@ -154,7 +154,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
         401: oauthError('`invalid_client`: a client was named and did not authenticate', BASIC_CHALLENGE),
         413: oauthError('`invalid_request`: the body is too large'),
         429: oauthError('`invalid_request`: too many failed logins for this username or from this address', RETRY_AFTER),
-        503: oauthError('`temporarily_unavailable`: the server cannot take logins right now', RETRY_AFTER)
+        503: oauthError('`temporarily_unavailable`: password hashing is saturated, or the store or Redis does not answer', RETRY_AFTER)
       }
     }
   }, async (request) => {

@@ -1,18 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Status } from '../../schemas/users.js'
+import { Health } from '../../schemas/users.js'
 import { documented } from '../../schemas/responses.js'
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
-    schema: { summary: 'Whether the server and its store answer', tags: ['status'], response: { 200: documented(Status, '`ok`'), 503: documented(Status, '`unavailable`: the store does not answer') } }
-  }, async (request, reply) => {
-    try {
-      await fastify.authStore.ping()
-      return { status: 'ok' }
-    } catch (error) {
-      request.log.error({ err: error }, 'store does not answer')
-      return reply.code(503).send({ status: 'unavailable' })
+    schema: {
+      summary: 'Whether the server, its store and Redis (when used) answer',
+      tags: ['status'],
+      response: {
+        200: documented(Health, '`ok`'),
+        503: documented(Health, '`unavailable`, and which of the store and Redis does not answer')
+      }
     }
+  }, async (request, reply) => {
+    const failures = await fastify.authHealth()
+    if (failures.length === 0) return { status: 'ok' }
+    for (const { service, error } of failures) request.log.error({ err: error, service }, `${service} does not answer`)
+    // The names only: what went wrong, with its addresses, is for the log.
+    return reply.code(503).send({ status: 'unavailable', unavailable: failures.map(failure => failure.service) })
   })
 }
 

@@ -64,14 +64,16 @@ t.test('/docs/json', async t => {
     })
   })
 
-  t.test('each protected route requires its own scopes and documents every refusal with its challenge', async t => {
+  t.test('each protected route requires its own scopes and documents every refusal with its challenge, and the store failing', async t => {
     for (const [path, scopes] of Object.entries(PROTECTED)) {
       t.same(operation(document, path).security, [{ OAuth2PasswordBearer: scopes }], path)
-      t.same(Object.keys(operation(document, path).responses).sort(), ['200', '400', '401', '403'], path)
+      t.same(Object.keys(operation(document, path).responses).sort(), ['200', '400', '401', '403', '503'], path)
       for (const status of ['400', '401', '403']) {
         t.same(bodySchema(document, path, status), { $ref: '#/components/schemas/BearerError' }, `${path} ${status}`)
         t.match(response(document, path, status).headers?.['WWW-Authenticate'], { schema: { type: 'string' }, description: /^`Bearer realm=/ }, `${path} ${status}`)
       }
+      t.same(bodySchema(document, path, '503'), { $ref: '#/components/schemas/BearerError' }, `${path} 503`)
+      t.ok(response(document, path, '503').headers?.['Retry-After'], `${path} 503`)
     }
     t.match(response(document, '/users/me', '403').headers?.['WWW-Authenticate'], { description: /insufficient_scope/ })
   })
@@ -107,6 +109,18 @@ t.test('/docs/json', async t => {
     t.ok(response(document, '/token', '429').headers?.['Retry-After'])
     t.ok(response(document, '/token', '503').headers?.['Retry-After'])
     t.ok(response(document, '/token', '401').headers?.['WWW-Authenticate'])
+  })
+
+  t.test('revocation and introspection document their 503 when the store fails', async t => {
+    for (const path of ['/revoke', '/introspect']) {
+      t.same(bodySchema(document, path, '503'), { $ref: '#/components/schemas/OAuthError' }, path)
+      t.ok(response(document, path, '503').headers?.['Retry-After'], path)
+    }
+  })
+
+  t.test('the health check documents which service does not answer', async t => {
+    t.same(Object.keys(operation(document, '/health').responses).sort(), ['200', '503'])
+    t.match(bodySchema(document, '/health', '503'), { properties: { status: { type: 'string' }, unavailable: { type: 'array' } } })
   })
 
   t.test('the RFC 6749 error object appears under its own name', async t => {

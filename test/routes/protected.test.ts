@@ -119,12 +119,12 @@ t.test('demo routes (SPEC §2)', async t => {
   })
 })
 
-t.test('GET /health answers 503 when the store does not answer', async t => {
+t.test('GET /health answers 503 when the store does not answer, and says so', async t => {
   const { app, logs } = await build(t)
   app.authStore.ping = async () => { throw new Error('connection refused') }
   const response = await get(app, '/health')
   t.equal(response.statusCode, 503, response.body)
-  t.strictSame(response.json(), { status: 'unavailable' })
+  t.strictSame(response.json(), { status: 'unavailable', unavailable: ['store'] })
   const line = logs().find(entry => entry.msg === 'store does not answer')
   t.ok(line, 'the failure is logged')
   t.match(line, { level: 50, err: { message: 'connection refused' } })
