@@ -31,14 +31,14 @@ interface Backend {
   name: string
   skip: string | false
   /** A counter of its own for one test, closed (and for Redis emptied) in the test's teardown. */
-  open: (t: Test) => Counter
+  open: (t: Test) => Promise<Counter>
 }
 
 const backends: Backend[] = [
   {
     name: 'MemoryCounter',
     skip: false,
-    open: t => {
+    open: async t => {
       const counter = new MemoryCounter()
       t.teardown(() => counter.close())
       return counter
@@ -47,11 +47,11 @@ const backends: Backend[] = [
   {
     name: 'RedisCounter',
     skip: redisUrl === undefined ? REDIS_SKIP : false,
-    open: t => {
+    open: async t => {
       const url = redisUrl ?? ''
       // A prefix of its own per test: runs in parallel or one after another never share a count.
       const prefix = `oauth2-password-test:${randomUUID()}:`
-      const counter = new RedisCounter(url, () => {}, prefix)
+      const counter = await RedisCounter.connect(url, () => {}, { prefix })
       t.teardown(async () => {
         await counter.close()
         await deleteKeys(url, prefix)
@@ -221,7 +221,7 @@ for (const backend of backends) {
   t.test(`LoginLimiter over ${backend.name}`, { skip: backend.skip }, async t => {
     for (const { name, limits, run } of cases) {
       t.test(name, async t => {
-        const limiter = new LoginLimiter(backend.open(t), limits)
+        const limiter = new LoginLimiter(await backend.open(t), limits)
         await run(t, limiter, limits)
       })
     }
