@@ -24,9 +24,8 @@ import {
 import { MemoryCounter, type Counter } from '../limits/counter.js'
 import { RedisCounter, type RedisClient } from '../limits/redis.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
-import { BearerErrorResponse, BearerErrorResponses } from '../schemas/bearer.js'
+import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
-import { SECURITY_SCHEME } from './auth/openapi.js'
 
 export type { Store } from '../store/index.js'
 export type { AccessTokenClaims } from '../tokens/access.js'

@@ -28,3 +28,16 @@ export const BearerErrorResponses = {
   403: documented(body, 'The access token lacks a scope this route needs',
     challenge('`Bearer realm="…", error="insufficient_scope", scope="…"` with every scope the route needs'))
 }
+
+/** The name of the OpenAPI security scheme that protected routes refer to. */
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+
+/** OpenAPI 3's OAuth2 security scheme with the password flow, whose token endpoint also refreshes. */
+export interface OAuth2PasswordSecurityScheme {
+  type: 'oauth2'
+  flows: { password: { tokenUrl: string, refreshUrl: string, scopes: Record<string, string> } }
+}
+
+export function securityScheme (scopes: Record<string, string>, tokenUrl: string): OAuth2PasswordSecurityScheme {
+  return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes } } }
+}

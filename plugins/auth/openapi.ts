@@ -1,17 +1,5 @@
 import type { SwaggerTransform } from '@fastify/swagger'
-
-/** The name of the OpenAPI security scheme that protected routes refer to. */
-export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
-
-/** OpenAPI 3's OAuth2 security scheme with the password flow, whose token endpoint also refreshes. */
-export interface OAuth2PasswordSecurityScheme {
-  type: 'oauth2'
-  flows: { password: { tokenUrl: string, refreshUrl: string, scopes: Record<string, string> } }
-}
-
-export function securityScheme (scopes: Record<string, string>, tokenUrl: string): OAuth2PasswordSecurityScheme {
-  return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes } } }
-}
+import { SECURITY_SCHEME, securityScheme } from '../../schemas/bearer.js'
 
 /**
  * The token route's `swaggerTransform`: while @fastify/swagger builds the document, it adds the
