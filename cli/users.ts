@@ -5,7 +5,7 @@ import {
 import { CliError, EXIT, parseCommandLine, type CommandContext, type CommandGroup } from './command.js'
 import { secretReader } from './input.js'
 
-// `oauth2-password user …` (SPEC §7), on the users API that hosts use from code: every username is
+// `oauth2-password user …`, on the users API that hosts use from code: every username is
 // canonicalised first, and the canonical form is what is printed. Arguments are checked with the
 // API's own checks before the store is opened, so that a refused command touches no database.
 
