@@ -151,6 +151,9 @@ const STORE_METHODS = Object.keys({
   close: true
 } satisfies Record<keyof Store, true>)
 
+// As STORE_METHODS, for a host's Redis client.
+const REDIS_METHODS = Object.keys({ pipeline: true, del: true } satisfies Record<keyof RedisClient, true>)
+
 /** Fails with a message that names the first wrong option and what it got, never echoing a store URL. */
 function validateOptions (options: OAuth2PasswordOptions): void {
   const error = Value.Errors(OptionsSchema, options).First()
@@ -174,9 +177,6 @@ function validateOptions (options: OAuth2PasswordOptions): void {
     if (missing.length > 0) throw new Error(`oauth2-password: option "redis" lacks the Redis client methods ${missing.join(', ')}`)
   }
 }
-
-// As STORE_METHODS, for a host's Redis client.
-const REDIS_METHODS = Object.keys({ pipeline: true, del: true } satisfies Record<keyof RedisClient, true>)
 
 /** How often the plugin re-reads the signing keys, so that `keys rotate` reaches it within five seconds (SPEC §9). */
 const KEY_REFRESH_INTERVAL = 2000
