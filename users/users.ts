@@ -166,15 +166,24 @@ export class UserAdmin implements Users {
   }
 }
 
-/** Checks a `passwordMinLength` option, which a plugin option or the environment may have set wrong. */
-export function checkPasswordMinLength (value: number): number {
-  if (!Number.isInteger(value) || value < 8 || value > 1024) {
-    throw new RangeError(`option "passwordMinLength" must be an integer from 8 to 1024; received ${JSON.stringify(value)}`)
+/** The least of each argon2 parameter, as the plugin's options schema has them. */
+const ARGON2_MINIMUM: Record<keyof Argon2Parameters, number> = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+
+/** Checks createUsers' options, which a script may have set wrong, naming the first wrong one. */
+function checkOptions ({ argon2 = {}, passwordMinLength }: UsersOptions): void {
+  const wrong = (name: string, expected: string, value: unknown): RangeError =>
+    new RangeError(`option "${name}" must be ${expected}; received ${JSON.stringify(value)}`)
+  if (passwordMinLength !== undefined && (!Number.isInteger(passwordMinLength) || passwordMinLength < 8 || passwordMinLength > 1024)) {
+    throw wrong('passwordMinLength', 'an integer from 8 to 1024', passwordMinLength)
   }
-  return value
+  for (const [name, minimum] of Object.entries(ARGON2_MINIMUM)) {
+    const value = argon2[name as keyof Argon2Parameters]
+    if (value !== undefined && (!Number.isInteger(value) || value < minimum)) throw wrong(`argon2.${name}`, `an integer of at least ${minimum}`, value)
+  }
 }
 
 /** The users API on its own, as the CLI and a host's scripts use it: over `store`, with a hasher of its own. */
-export function createUsers ({ store, argon2, passwordMinLength = DEFAULT_PASSWORD_MIN_LENGTH }: UsersOptions): Users {
-  return new UserAdmin(store, new PasswordHasher({ argon2 }), checkPasswordMinLength(passwordMinLength))
+export function createUsers (options: UsersOptions): Users {
+  checkOptions(options)
+  return new UserAdmin(options.store, new PasswordHasher({ argon2: options.argon2 }), options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH)
 }

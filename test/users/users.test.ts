@@ -144,3 +144,10 @@ t.test('passwordMinLength is 15 by default, can be raised, and is checked', asyn
     t.throws(() => createUsers({ store, passwordMinLength }), { name: 'RangeError', message: /option "passwordMinLength" must be an integer from 8 to 1024/ })
   }
 })
+
+t.test('argon2 parameters below the least the plugin accepts are refused, naming the option', async t => {
+  const store = new MemoryStore()
+  t.throws(() => createUsers({ store, argon2: { memoryCost: 512 } }), { name: 'RangeError', message: 'option "argon2.memoryCost" must be an integer of at least 1024; received 512' })
+  t.throws(() => createUsers({ store, argon2: { timeCost: 0 } }), { message: /option "argon2.timeCost"/ })
+  t.throws(() => createUsers({ store, argon2: { parallelism: 1.5 } }), { message: /option "argon2.parallelism"/ })
+})
