@@ -20,6 +20,10 @@ import { migrations, type Migration } from '../../store/sqlite-migrations.js'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
+// Every store and backend, with child processes racing on shared databases: on a loaded 2-core
+// machine this file alone has taken over two minutes, more than tap's default for a file.
+t.setTimeout(6 * 60_000)
+
 let files = 0
 // A directory that does not exist yet, so that every SQLite test also proves the store creates it.
 function newFile (): string {
