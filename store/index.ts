@@ -4,7 +4,6 @@ import { SqliteWorkerStore } from './sqlite-worker-store.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
-export { MissingDriverError, type Driver } from './drivers.js'
 // PostgresStore (store/postgres.ts) and SqliteStore (store/sqlite.ts) import their drivers, so
 // nothing here imports them before a store of theirs is opened.
 export { MemoryStore, SqliteWorkerStore }
