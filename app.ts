@@ -37,7 +37,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
   await fastify.register(draining)
   // The docs plugin first, so that it sees every route; the auth plugin next, so that
   // `authenticate` exists when the routes load.
-  await fastify.register(docs, { scopes: SCOPES })
+  await fastify.register(docs)
   await fastify.register(oauth2Password, {
     store: config.DATABASE_URL,
     issuer: config.ISSUER,

@@ -59,7 +59,7 @@ async function run (command: Command, args: string[], usage: string): Promise<nu
   let opened: Promise<Store> | undefined
   try {
     const config = loadConfig(process.env)
-    const store = (): Promise<Store> => (opened ??= openStore(config.DATABASE_URL))
+    const store = (): Promise<Store> => (opened ??= openStore(config.DATABASE_URL, { name: 'DATABASE_URL' }))
     const print = (line: string): void => { process.stdout.write(`${line}\n`) }
     try {
       await command.run(args, { config, store, print })

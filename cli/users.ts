@@ -1,65 +1,60 @@
-import type { Config } from '../config/index.js'
-import { PasswordHasher, passwordProblem } from '../passwords/hasher.js'
-import { canonicalUsername, usernameProblem } from '../passwords/username.js'
-import { DuplicateUsernameError, type Store, type User } from '../store/index.js'
-import { isScopeToken } from '../tokens/scopes.js'
-import { CliError, EXIT, parseCommandLine, type CommandGroup } from './command.js'
+import {
+  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError,
+  checkScopes, checkText, checkUsername, createUsers, type Users
+} from '../users/users.js'
+import { CliError, EXIT, parseCommandLine, type CommandContext, type CommandGroup } from './command.js'
 import { secretReader } from './input.js'
 
-// `oauth2-password user …` (SPEC §7): every username is canonicalised first, and the canonical form is what is printed.
+// `oauth2-password user …`, on the users API that hosts use from code: every username is
+// canonicalised first, and the canonical form is what is printed. Arguments are checked with the
+// API's own checks before the store is opened, so that a refused command touches no database.
 
 export const quote = (text: string): string => JSON.stringify(text)
 
-function usernameArgument (raw: string): string {
-  const username = canonicalUsername(raw)
-  const problem = usernameProblem(username)
-  if (problem !== null) throw new CliError(`invalid username ${quote(username)}: ${problem}`, EXIT.usage)
-  return username
+/** The users API's refusals, as the CLI's exit codes: bad input is usage (2), a taken or missing user a conflict (1). */
+function asCliError (error: unknown): unknown {
+  if (error instanceof InvalidUsernameError || error instanceof WeakPasswordError || error instanceof InvalidScopeError ||
+    error instanceof InvalidUserFieldError) {
+    return new CliError(error.message, EXIT.usage)
+  }
+  if (error instanceof UserExistsError || error instanceof UserNotFoundError) return new CliError(error.message, EXIT.conflict)
+  return error
 }
 
-function notFound (username: string): CliError {
-  return new CliError(`user ${quote(username)} not found`, EXIT.conflict)
+/** Runs a command, turning the users API's errors into the CLI's. */
+async function refusing (work: () => Promise<void>): Promise<void> {
+  try {
+    await work()
+  } catch (error) {
+    throw asCliError(error)
+  }
 }
 
-function taken (username: string): CliError {
-  return new CliError(`user ${quote(username)} exists already`, EXIT.conflict)
-}
-
-async function findUser (store: Store, username: string): Promise<User> {
-  const user = await store.findUserByUsername(username)
-  if (user === null) throw notFound(username)
-  return user
+/** The users API on the command's store, hashing with the ARGON2_* and PASSWORD_MIN_LENGTH of the environment. */
+async function openUsers ({ config, store }: CommandContext): Promise<Users> {
+  return createUsers({
+    store: await store(),
+    argon2: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM },
+    passwordMinLength: config.PASSWORD_MIN_LENGTH
+  })
 }
 
 /** Only the syntax is checked: the CLI serves stores shared with plugins whose scope catalogues it cannot know. */
 export function scopesOption (value: string | undefined): string[] {
-  const scopes = (value ?? '').split(' ').filter(scope => scope !== '')
-  const invalid = scopes.find(scope => !isScopeToken(scope))
-  if (invalid !== undefined) {
-    throw new CliError(`invalid scope ${quote(invalid)}: scopes are printable ASCII without quotes or backslashes, separated by spaces`, EXIT.usage)
+  try {
+    return checkScopes((value ?? '').split(' ').filter(scope => scope !== ''))
+  } catch (error) {
+    throw asCliError(error)
   }
-  return [...new Set(scopes)]
-}
-
-/** An empty value means none; control characters would garble `user list`. */
-function textOption (flag: string, value: string | undefined): string | null {
-  if (value === undefined || value === '') return null
-  if (/\p{Cc}/u.test(value)) throw new CliError(`${flag} must not contain control characters`, EXIT.usage)
-  return value
 }
 
 function passwordReader (fromStdin: boolean | undefined): () => Promise<string> {
   return secretReader('password', '--password-stdin', fromStdin === true)
 }
 
-async function hashNewPassword (read: () => Promise<string>, config: Config): Promise<string> {
-  const password = await read()
-  const problem = passwordProblem(password, config.PASSWORD_MIN_LENGTH)
-  if (problem !== null) throw new CliError(problem, EXIT.usage)
-  const hasher = new PasswordHasher({
-    argon2: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }
-  })
-  return await hasher.hash(password)
+/** The user, who must exist before a password is asked for. */
+async function existing (users: Users, username: string): Promise<void> {
+  if (await users.find(username) === null) throw new UserNotFoundError(quote(username))
 }
 
 export function formatTable (rows: string[][]): string[] {
@@ -76,87 +71,84 @@ export const userCommands: CommandGroup = {
   add: {
     usage: 'add <username> [--scopes "me items"] [--email E] [--full-name N] [--password-stdin]',
     summary: 'create a user allowed the given scopes (default: none)',
-    async run (args, { config, store, print }) {
+    async run (args, context) {
       const { values, params } = parseCommandLine(args, {
         scopes: { type: 'string' },
         email: { type: 'string' },
         'full-name': { type: 'string' },
         ...passwordOption
       }, ['username'])
-      const username = usernameArgument(params.username)
-      const scopes = scopesOption(values.scopes)
-      const email = textOption('--email', values.email)
-      const fullName = textOption('--full-name', values['full-name'])
-      const readPassword = passwordReader(values['password-stdin'])
-      const users = await store()
-      // Checked before asking, so that nobody types a password twice only to learn the name is taken.
-      if (await users.findUserByUsername(username) !== null) throw taken(username)
-      const passwordHash = await hashNewPassword(readPassword, config)
-      try {
-        await users.createUser({ username, email, fullName, scopes, passwordHash })
-      } catch (err) {
-        if (err instanceof DuplicateUsernameError) throw taken(username)
-        throw err
-      }
-      print(`created user ${quote(username)}`)
+      await refusing(async () => {
+        const username = checkUsername(params.username)
+        const scopes = scopesOption(values.scopes)
+        // Named by their flags here; the API names them email and fullName.
+        const email = checkText('--email', values.email)
+        const fullName = checkText('--full-name', values['full-name'])
+        const readPassword = passwordReader(values['password-stdin'])
+        const users = await openUsers(context)
+        // Checked before asking, so that nobody types a password twice only to learn the name is taken.
+        if (await users.find(username) !== null) throw new UserExistsError(quote(username))
+        await users.create({ username, password: await readPassword(), scopes, email, fullName })
+        context.print(`created user ${quote(username)}`)
+      })
     }
   },
   passwd: {
     usage: 'passwd <username> [--password-stdin]',
     summary: 'set a new password; tokens issued before stop working',
-    async run (args, { config, store, print }) {
+    async run (args, context) {
       const { values, params } = parseCommandLine(args, passwordOption, ['username'])
-      const username = usernameArgument(params.username)
-      const readPassword = passwordReader(values['password-stdin'])
-      const users = await store()
-      const user = await findUser(users, username)
-      const passwordHash = await hashNewPassword(readPassword, config)
-      if (await users.updateUser(user.id, { passwordHash, revokeTokens: true }) === null) throw notFound(username)
-      print(`changed the password of user ${quote(username)}`)
+      await refusing(async () => {
+        const username = checkUsername(params.username)
+        const readPassword = passwordReader(values['password-stdin'])
+        const users = await openUsers(context)
+        await existing(users, username)
+        await users.setPassword(username, await readPassword())
+        context.print(`changed the password of user ${quote(username)}`)
+      })
     }
   },
   disable: {
     usage: 'disable <username>',
     summary: 'refuse the user\'s logins and tokens until enabled again',
-    async run (args, { store, print }) {
-      const username = usernameArgument(parseCommandLine(args, {}, ['username']).params.username)
-      const users = await store()
-      const user = await findUser(users, username)
-      // Raising tokenVersion too means enabling later does not revive tokens issued before.
-      if (await users.updateUser(user.id, { disabled: true, revokeTokens: true }) === null) throw notFound(username)
-      print(`disabled user ${quote(username)}`)
+    async run (args, context) {
+      await refusing(async () => {
+        const username = checkUsername(parseCommandLine(args, {}, ['username']).params.username)
+        await (await openUsers(context)).disable(username)
+        context.print(`disabled user ${quote(username)}`)
+      })
     }
   },
   enable: {
     usage: 'enable <username>',
     summary: 'let a disabled user log in again',
-    async run (args, { store, print }) {
-      const username = usernameArgument(parseCommandLine(args, {}, ['username']).params.username)
-      const users = await store()
-      const user = await findUser(users, username)
-      if (await users.updateUser(user.id, { disabled: false }) === null) throw notFound(username)
-      print(`enabled user ${quote(username)}`)
+    async run (args, context) {
+      await refusing(async () => {
+        const username = checkUsername(parseCommandLine(args, {}, ['username']).params.username)
+        await (await openUsers(context)).enable(username)
+        context.print(`enabled user ${quote(username)}`)
+      })
     }
   },
   remove: {
     usage: 'remove <username>',
     summary: 'delete the user; their tokens stop working',
-    async run (args, { store, print }) {
-      const username = usernameArgument(parseCommandLine(args, {}, ['username']).params.username)
-      const users = await store()
-      const user = await findUser(users, username)
-      if (!await users.removeUser(user.id)) throw notFound(username)
-      print(`removed user ${quote(username)}`)
+    async run (args, context) {
+      await refusing(async () => {
+        const username = checkUsername(parseCommandLine(args, {}, ['username']).params.username)
+        await (await openUsers(context)).remove(username)
+        context.print(`removed user ${quote(username)}`)
+      })
     }
   },
   list: {
     usage: 'list [--json]',
     summary: 'print every user, as a table or as a JSON array',
-    async run (args, { store, print }) {
+    async run (args, context) {
       const { values } = parseCommandLine(args, { json: { type: 'boolean' } }, [])
-      const users = await (await store()).listUsers()
+      const users = await (await openUsers(context)).list()
       if (values.json === true) {
-        print(JSON.stringify(users.map(user => ({
+        context.print(JSON.stringify(users.map(user => ({
           id: user.id,
           username: user.username,
           email: user.email,
@@ -175,7 +167,7 @@ export const userCommands: CommandGroup = {
         user.fullName ?? '-',
         new Date(user.createdAt).toISOString()
       ])
-      for (const line of formatTable([['USERNAME', 'SCOPES', 'DISABLED', 'EMAIL', 'FULL NAME', 'CREATED'], ...rows])) print(line)
+      for (const line of formatTable([['USERNAME', 'SCOPES', 'DISABLED', 'EMAIL', 'FULL NAME', 'CREATED'], ...rows])) context.print(line)
     }
   }
 }

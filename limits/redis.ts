@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { importWithDriver } from '../store/drivers.js'
 import type { Count, Counter, Limited } from './counter.js'
 
 /**
@@ -35,14 +35,55 @@ for _, key in ipairs(KEYS) do
 end
 return 0`
 
+/** The commands a RedisCounter queues in one round trip; an ioredis pipeline has them. */
+export interface RedisPipeline {
+  eval (script: string, numberOfKeys: number, ...args: Array<string | number>): RedisPipeline
+  get (key: string): RedisPipeline
+  pttl (key: string): RedisPipeline
+  exec (): Promise<Array<[error: Error | null, result: unknown]> | null>
+}
+
+/**
+ * What a RedisCounter asks of a Redis client: an ioredis `Redis` or `Cluster` has it. Declared
+ * here so that the plugin's types never need ioredis's, which a host without Redis lacks.
+ */
+export interface RedisClient {
+  pipeline (): RedisPipeline
+  eval (script: string, numberOfKeys: number, ...args: Array<string | number>): Promise<unknown>
+  del (...keys: string[]): Promise<number>
+  ping (): Promise<string>
+  /** ioredis's connection state: 'ready' once it can take commands. */
+  readonly status: string
+}
+
+export interface RedisCounterOptions {
+  /** Prepended to every key, so that several services can share one Redis. */
+  prefix?: string
+  /** Ends the connection at `close()`; by default nothing is ended, for a client that someone else owns. */
+  quit?: () => Promise<void>
+}
+
 /** Counters in Redis, shared by every instance that uses the same server and prefix. */
 export class RedisCounter implements Counter {
-  readonly #redis: Redis
+  readonly #redis: RedisClient
+  readonly #prefix: string
+  readonly #quit: () => Promise<void>
 
-  constructor (url: string, onError: (error: Error) => void, private readonly prefix = 'oauth2-password:') {
+  constructor (redis: RedisClient, { prefix = 'oauth2-password:', quit = async () => {} }: RedisCounterOptions = {}) {
+    this.#redis = redis
+    this.#prefix = prefix
+    this.#quit = quit
+  }
+
+  /**
+   * Connects to the Redis at `url` with a client of its own, which `close()` ends. ioredis is
+   * imported only now; `what` names the setting that asked for Redis in a missing-driver error.
+   */
+  static async connect (url: string, onError: (error: Error) => void, { prefix, what = 'a Redis URL' }: { prefix?: string, what?: string } = {}): Promise<RedisCounter> {
+    const { Redis } = await importWithDriver('ioredis', what, () => import('ioredis'))
     // Fail a command soon when Redis is down rather than queueing it behind a login: one retry after
     // a refused connection, and a timeout for a server that accepts the connection but never answers.
-    this.#redis = new Redis(url, {
+    const redis = new Redis(url, {
       lazyConnect: false,
       maxRetriesPerRequest: 1,
       enableOfflineQueue: true,
@@ -50,22 +91,25 @@ export class RedisCounter implements Counter {
       commandTimeout: 2000
     })
     // Without a listener ioredis prints every failed reconnection to stderr, outside the log.
-    this.#redis.on('error', onError)
+    redis.on('error', onError)
+    // QUIT waits for an answer: from a server that does not answer, just drop the connection.
+    const quit = async (): Promise<void> => { await redis.quit().then(() => {}, () => redis.disconnect()) }
+    return new RedisCounter(redis, { prefix, quit })
   }
 
   async take (entries: readonly Limited[], windowMs: number): Promise<number | null> {
     const limits = entries.map(entry => entry.limit === Infinity ? -1 : entry.limit)
-    const blocked = Number(await this.#redis.eval(TAKE, entries.length, ...entries.map(entry => this.prefix + entry.key), windowMs, ...limits))
+    const blocked = Number(await this.#redis.eval(TAKE, entries.length, ...entries.map(entry => this.#prefix + entry.key), windowMs, ...limits))
     return blocked > 0 ? blocked : null
   }
 
   async release (keys: readonly string[]): Promise<void> {
-    if (keys.length > 0) await this.#redis.eval(RELEASE, keys.length, ...keys.map(key => this.prefix + key))
+    if (keys.length > 0) await this.#redis.eval(RELEASE, keys.length, ...keys.map(key => this.#prefix + key))
   }
 
   async increment (keys: readonly string[], windowMs: number): Promise<void> {
     const pipeline = this.#redis.pipeline()
-    for (const key of keys) pipeline.eval(INCREMENT, 1, this.prefix + key, windowMs)
+    for (const key of keys) pipeline.eval(INCREMENT, 1, this.#prefix + key, windowMs)
     for (const [error] of await pipeline.exec() ?? []) {
       if (error !== null) throw error
     }
@@ -75,8 +119,8 @@ export class RedisCounter implements Counter {
     if (keys.length === 0) return []
     const pipeline = this.#redis.pipeline()
     for (const key of keys) {
-      pipeline.get(this.prefix + key)
-      pipeline.pttl(this.prefix + key)
+      pipeline.get(this.#prefix + key)
+      pipeline.pttl(this.#prefix + key)
     }
     const results = await pipeline.exec() ?? []
     return keys.map((_key, index) => {
@@ -89,7 +133,7 @@ export class RedisCounter implements Counter {
   }
 
   async delete (keys: readonly string[]): Promise<void> {
-    if (keys.length > 0) await this.#redis.del(...keys.map(key => this.prefix + key))
+    if (keys.length > 0) await this.#redis.del(...keys.map(key => this.#prefix + key))
   }
 
   async ping (): Promise<void> {
@@ -99,7 +143,6 @@ export class RedisCounter implements Counter {
   }
 
   async close (): Promise<void> {
-    // QUIT waits for an answer: from a server that does not answer, just drop the connection.
-    await this.#redis.quit().catch(() => this.#redis.disconnect())
+    await this.#quit()
   }
 }

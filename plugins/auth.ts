@@ -1,12 +1,16 @@
 import fp from 'fastify-plugin'
 import fastifyJwt, { type JWT } from '@fastify/jwt'
-// For its FastifySchema fields (`security`), which the onRoute hook below fills in.
+// Kept in the .d.ts, unlike the import above: it brings @fastify/jwt's declaration of
+// `request.user`, which the FastifyJWT augmentation below fills in, into a host's program.
+import '@fastify/jwt'
+// For its FastifySchema fields (`security`), which the onRoute hook below fills in; a type-only
+// import, so that neither the JavaScript nor the .d.ts needs @fastify/swagger.
 import type {} from '@fastify/swagger'
-import type { OpenAPIV3 } from 'openapi-types'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { MemoryStore, guardStore, openStore, type SigningAlgorithm, type SigningKey, type Store } from '../store/index.js'
+import { UserAdmin, DEFAULT_PASSWORD_MIN_LENGTH, type Users } from '../users/users.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
@@ -21,13 +25,15 @@ import {
   InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, type BearerError
 } from '../tokens/bearer.js'
 import { MemoryCounter, type Counter } from '../limits/counter.js'
-import { RedisCounter } from '../limits/redis.js'
+import { RedisCounter, type RedisClient } from '../limits/redis.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
-import { BearerErrorResponse, BearerErrorResponses } from '../schemas/bearer.js'
+import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
 
 export type { Store } from '../store/index.js'
 export type { AccessTokenClaims } from '../tokens/access.js'
+export type { RedisClient } from '../limits/redis.js'
+export { SECURITY_SCHEME }
 
 /** Who `request.user` is on a route that ran `authenticate`. */
 export interface AuthUser {
@@ -45,10 +51,13 @@ export interface AuthUser {
   expiresAt: number
 }
 
+/** The type of `fastify.authenticate`. Named outside the augmentation below, so that the .d.ts imports the Fastify types it names. */
+export type Authenticate = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+
 declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: refuses the request unless it carries a live access token with every scope in `config.scopes`. */
-    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    authenticate: Authenticate
     /** The store the plugin keeps users, keys and tokens in. */
     authStore: Store
     /**
@@ -56,6 +65,11 @@ declare module 'fastify' {
      * not answer, with the error for the log (never for a response): empty when all did.
      */
     authHealth: () => Promise<Array<{ service: 'store' | 'redis', error: unknown }>>
+    /**
+     * The users API on the plugin's store, with its argon2 parameters and `passwordMinLength`:
+     * `auth` like `authStore`, so that it never collides with a host's own `users`.
+     */
+    authUsers: Users
   }
   interface FastifyContextConfig {
     /** Scopes an access token needs for this route, checked by `authenticate`. */
@@ -70,19 +84,10 @@ declare module '@fastify/jwt' {
   }
 }
 
-/** The name of the OpenAPI security scheme that protected routes refer to. */
-export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
-
-/** The OpenAPI 3 security scheme of the password flow, for a host's @fastify/swagger `components`. */
-export function securityScheme (scopes: Record<string, string>, prefix = ''): OpenAPIV3.OAuth2SecurityScheme {
-  const tokenUrl = `${prefix}/token`
-  return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes } } }
-}
-
 const positiveInteger = (description: string) => Type.Optional(Type.Integer({ minimum: 1, description }))
 
 const OptionsSchema = Type.Object({
-  store: Type.Union([Type.String({ minLength: 1 }), Type.Object({})], { description: 'a DATABASE_URL or a Store' }),
+  store: Type.Union([Type.String({ minLength: 1 }), Type.Object({})], { description: 'a store URL or a Store' }),
   issuer: Type.String({ pattern: '^https?://[^\\s"\\\\]+$', description: 'an http(s) URL' }),
   scopes: Type.Record(Type.String(), Type.String(), { description: 'scope name to description' }),
   audience: Type.Optional(Type.String({ minLength: 1 })),
@@ -102,7 +107,8 @@ const OptionsSchema = Type.Object({
     timeCost: positiveInteger('passes'),
     parallelism: positiveInteger('lanes')
   }, { additionalProperties: false })),
-  redis: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'a redis:// URL' })),
+  redis: Type.Optional(Type.Union([Type.String({ pattern: '^rediss?://' }), Type.Object({})], { description: 'a redis:// URL or an ioredis client' })),
+  passwordMinLength: Type.Optional(Type.Integer({ minimum: 8, maximum: 1024, description: 'an integer from 8 to 1024' })),
   loginLimits: Type.Optional(Type.Object({
     pair: positiveInteger('failures in a row for one username from one address'),
     address: positiveInteger('failures from one address'),
@@ -119,9 +125,14 @@ const OptionsSchema = Type.Object({
   logSerializers: Type.Optional(Type.Unknown())
 }, { additionalProperties: false })
 
-export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' | 'logLevel' | 'logSerializers'> & {
-  /** A `DATABASE_URL` (`sqlite:<path>`, `memory:`, ...) that the plugin opens and closes, or a store you own. */
+export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' | 'redis' | 'logLevel' | 'logSerializers'> & {
+  /** A store URL (`sqlite:<path>`, `postgres://…`, `memory:`) that the plugin opens and closes, or a store you own. */
   store: string | Store
+  /**
+   * Where failed logins are counted when several instances share them: a `redis://` URL the plugin
+   * connects to (ioredis) and disconnects from, or your own ioredis client, which it leaves open.
+   */
+  redis?: string | RedisClient
 }
 
 // A Record so that the compiler fails here when the Store interface gains a method.
@@ -159,6 +170,9 @@ function describeHidden (value: unknown): string {
   return typeof value === 'string' ? `a string of ${value.length} characters` : typeof value
 }
 
+// As STORE_METHODS, for a host's Redis client: what the counter calls on it.
+const REDIS_METHODS = Object.keys({ pipeline: true, eval: true, del: true, ping: true } satisfies Record<Exclude<keyof RedisClient, 'status'>, true>)
+
 /** Fails with a message that names the first wrong option and what it got, never echoing a store URL or a secret. */
 function validateOptions (options: OAuth2PasswordOptions): void {
   const error = Value.Errors(OptionsSchema, options).First()
@@ -176,6 +190,11 @@ function validateOptions (options: OAuth2PasswordOptions): void {
     const store = options.store as unknown as Record<string, unknown>
     const missing = STORE_METHODS.filter(method => typeof store[method] !== 'function')
     if (missing.length > 0) throw new Error(`oauth2-password: option "store" lacks the Store methods ${missing.join(', ')}`)
+  }
+  if (typeof options.redis === 'object') {
+    const redis = options.redis as unknown as Record<string, unknown>
+    const missing = REDIS_METHODS.filter(method => typeof redis[method] !== 'function')
+    if (missing.length > 0) throw new Error(`oauth2-password: option "redis" lacks the Redis client methods ${missing.join(', ')}`)
   }
 }
 
@@ -236,6 +255,20 @@ async function jwtVerifier (fastify: FastifyInstance, issuer: string, audience: 
   return (token, publicKey) => jwt.verify(token, { key: publicKey })
 }
 
+/** Where failed logins are counted: through Redis, shared by every instance, when `redis` is set; in memory otherwise. */
+/**
+ * The counters of failed logins and of the addresses users are known at. Through Redis one counter
+ * holds both, shared by every instance; in memory they are apart, so that a flood of failures
+ * filling one bound cannot push the known addresses out.
+ */
+async function failedLoginCounters (redis: OAuth2PasswordOptions['redis'], onError: (error: Error) => void): Promise<[Counter, Counter]> {
+  if (redis === undefined) return [new MemoryCounter(), new MemoryCounter()]
+  const counter = typeof redis === 'string'
+    ? await RedisCounter.connect(redis, onError, { what: 'oauth2-password: option "redis" names a Redis server' })
+    : new RedisCounter(redis)
+  return [counter, counter]
+}
+
 async function oauth2Password (fastify: FastifyInstance, options: OAuth2PasswordOptions): Promise<void> {
   validateOptions(options)
   const issuer = options.issuer
@@ -250,7 +283,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   }
 
   const encryption = new KeyEncryption(options.signingKeySecret)
-  const opened = typeof options.store === 'string' ? await openStore(options.store) : options.store
+  const opened = typeof options.store === 'string' ? await openStore(options.store, { name: 'oauth2-password: option "store"' }) : options.store
   // Whatever the store throws reaches the endpoints and `authenticate` as StoreUnavailableError (or
   // a duplicate error), so that no store, built-in or not, puts its own message in a response.
   const store = guardStore(opened, STORE_METHODS)
@@ -271,11 +304,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   }
   // Through Redis one counter holds the failures and the known addresses; in memory they are apart,
   // so that a flood of failures filling one bound cannot push the known addresses out.
-  const counters: Counter[] = options.redis !== undefined
-    ? [new RedisCounter(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed'))]
-    : [new MemoryCounter(), new MemoryCounter()]
-  fastify.addHook('onClose', async () => { for (const counter of counters) await counter.close() })
-  const [failures, trust = failures] = counters as [Counter, Counter?]
+  const [failures, trust] = await failedLoginCounters(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed'))
+  fastify.addHook('onClose', async () => { for (const counter of new Set([failures, trust])) await counter.close() })
   const limiter = new LoginLimiter(failures, trust, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
 
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
@@ -330,6 +360,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     if (options.redis !== undefined) pings.push(unanswered('redis', failures.ping()))
     return (await Promise.all(pings)).flat()
   })
+  fastify.decorate('authUsers', new UserAdmin(store, hasher, options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH))
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).

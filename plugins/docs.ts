@@ -2,11 +2,6 @@ import fp from 'fastify-plugin'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
-import { SECURITY_SCHEME, securityScheme } from './auth.js'
-
-export interface DocsOptions {
-  scopes: Record<string, string>
-}
 
 /** The version of the HTTP contract (../shared/SPEC.md) that the document describes. */
 const API_VERSION = '1.0.0'
@@ -30,9 +25,10 @@ const DOCS_CSP = {
 
 /**
  * The OpenAPI document at /docs/json and Swagger UI at /docs. Registered before every route, so
- * that it sees them all; each protected route brings its own security requirement (plugins/auth.ts).
+ * that it sees them all; the auth plugin brings the security scheme, with its token URL, and each
+ * protected route its own security requirement (plugins/auth.ts).
  */
-async function docs (fastify: FastifyInstance, options: DocsOptions): Promise<void> {
+async function docs (fastify: FastifyInstance): Promise<void> {
   await fastify.register(swagger, {
     openapi: {
       openapi: '3.0.3',
@@ -40,8 +36,7 @@ async function docs (fastify: FastifyInstance, options: DocsOptions): Promise<vo
         title: 'OAuth2 password flow',
         description: 'Log in with a username and password at POST /token, then call protected routes with the bearer token.',
         version: API_VERSION
-      },
-      components: { securitySchemes: { [SECURITY_SCHEME]: securityScheme(options.scopes) } }
+      }
     },
     // Shared schemas appear under their `$id` (`OAuthError`), not as `def-0`.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },

@@ -30,3 +30,16 @@ export const BearerErrorResponses = {
   503: documented(body, 'The store does not answer (`STORE_UNAVAILABLE`)',
     { 'Retry-After': header('Seconds to wait before trying again') })
 }
+
+/** The name of the OpenAPI security scheme that protected routes refer to. */
+export const SECURITY_SCHEME = 'OAuth2PasswordBearer'
+
+/** OpenAPI 3's OAuth2 security scheme with the password flow, whose token endpoint also refreshes. */
+export interface OAuth2PasswordSecurityScheme {
+  type: 'oauth2'
+  flows: { password: { tokenUrl: string, refreshUrl: string, scopes: Record<string, string> } }
+}
+
+export function securityScheme (scopes: Record<string, string>, tokenUrl: string): OAuth2PasswordSecurityScheme {
+  return { type: 'oauth2', flows: { password: { tokenUrl, refreshUrl: tokenUrl, scopes } } }
+}

@@ -54,16 +54,62 @@ const INSERT_REFRESH_TOKEN = `
   INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, NULL)
 `
 
+/** What the store asks of one checked-out connection: pg's PoolClient, or fromPool's wrapper of one. */
+interface PgClient {
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>
+  release (error?: Error): void
+  on (event: 'error', listener: (error: Error) => void): unknown
+  removeListener (event: 'error', listener: (error: Error) => void): unknown
+}
+
+/** What the store asks of its pool: pg's Pool, or fromPool's wrapper of a host's. */
+interface Connections {
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>
+  connect (): Promise<PgClient>
+  end (): Promise<void>
+}
+
 /**
  * A store in one schema of a PostgreSQL database, which any number of instances may share. Each
  * instance keeps a pool of connections, every one of them with the schema as its search_path.
  */
 export class PostgresStore implements Store {
-  readonly #pool: pg.Pool
+  readonly #pool: Connections
   #ended: Promise<void> | undefined
 
-  private constructor (pool: pg.Pool) {
+  private constructor (pool: Connections) {
     this.#pool = pool
+  }
+
+  /**
+   * A store on a pool the host made and owns: the tables live in the pool's search_path (normally
+   * `public`), and `close()` leaves the pool open. Each query brings its own type parsers, so that
+   * the host's queries keep pg's defaults.
+   */
+  static async fromPool (pool: pg.Pool): Promise<PostgresStore> {
+    // Closing ends the store, not the pool: from then on the store refuses work, as it would on an ended pool of its own.
+    let closed = false
+    const typed = (target: pg.Pool | pg.PoolClient) =>
+      async <Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> => {
+        if (closed) throw new Error('the store is closed')
+        return await target.query<Row>({ text, values, types })
+      }
+    const store = new PostgresStore({
+      query: typed(pool),
+      connect: async () => {
+        if (closed) throw new Error('the store is closed')
+        const client = await pool.connect()
+        return {
+          query: typed(client),
+          release: error => client.release(error),
+          on: (event, listener) => client.on(event, listener),
+          removeListener: (event, listener) => client.removeListener(event, listener)
+        }
+      },
+      end: async () => { closed = true }
+    })
+    await store.#migrate(null)
+    return store
   }
 
   /**
@@ -348,12 +394,15 @@ export class PostgresStore implements Store {
    * Creates the schema if it is missing and applies every migration it lacks, in one transaction that
    * holds the advisory lock, so that of instances opening a new schema at once only the first applies them.
    */
-  async #migrate (schema: string): Promise<void> {
+  async #migrate (schema: string | null): Promise<void> {
     await this.#transaction(async client => {
       await client.query(`SELECT pg_advisory_xact_lock(${LOCK_KEY})`)
       // Looked up rather than CREATE SCHEMA IF NOT EXISTS, which needs the right to create schemas even when it exists.
-      const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
-      if (rowCount === 0) await client.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`)
+      // A host's pool (null) brings its own search_path, whose schema is the host's to create.
+      if (schema !== null) {
+        const { rowCount } = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
+        if (rowCount === 0) await client.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`)
+      }
       await client.query(`
         CREATE TABLE IF NOT EXISTS schema_migrations (
           version INTEGER PRIMARY KEY,
@@ -381,7 +430,7 @@ export class PostgresStore implements Store {
   }
 
   /** Runs `work` on one connection between BEGIN and COMMIT, and rolls back if it throws. */
-  async #transaction<T> (work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #transaction<T> (work: (client: PgClient) => Promise<T>): Promise<T> {
     return await this.#withConnection(async connection => {
       const { client } = connection
       // Named, whatever the server's default: after waiting for the advisory lock or a row lock, the
@@ -405,7 +454,7 @@ export class PostgresStore implements Store {
    * if it failed. A failure of the connection or of the server is thrown as StoreUnavailableError.
    */
   async #withConnection<T> (work: (connection: Connection) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient
+    let client: PgClient
     try {
       client = await this.#pool.connect()
     } catch (error) {
@@ -433,7 +482,7 @@ class Connection {
   #failure: Error | undefined
   readonly #onError = (error: Error): void => { this.fail(error) }
 
-  constructor (readonly client: pg.PoolClient) {
+  constructor (readonly client: PgClient) {
     client.on('error', this.#onError)
   }
 

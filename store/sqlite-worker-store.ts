@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { StoreUnavailableError } from './errors.js'
+import { requireDriver } from './drivers.js'
 import {
   DuplicateClientError,
   DuplicateUsernameError,
@@ -70,6 +71,7 @@ export class SqliteWorkerStore implements Store {
 
   /** Opens, creating and migrating it if needed, the database at `filename` (or ':memory:') in a new worker thread. */
   static async open (filename: string): Promise<SqliteWorkerStore> {
+    requireDriver('better-sqlite3', 'SqliteWorkerStore keeps a SQLite database')
     // No execArgv: the process's flags and loaders (the tests' TypeScript one) are not the thread's business.
     const worker = new Worker(WORKER, { workerData: filename, execArgv: [] })
     const opened = await new Promise<Reply>((resolve, reject) => {

@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync, randomUUID, type JsonWebKey } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto'
 import type { SigningAlgorithm, SigningKey } from '../store/types.js'
 
 export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['ES256', 'EdDSA', 'RS256']
@@ -17,7 +17,25 @@ export function generateSigningKey (alg: SigningAlgorithm, now = Date.now()): Si
   return { kid: randomUUID(), alg, privateKey, publicKey, createdAt: now }
 }
 
-export interface PublicJwk extends JsonWebKey {
+/** The public members of a JWK (RFC 7517 §4, RFC 7518 §6) for the key types SIGNING_ALGORITHMS use. */
+interface PublicKeyMembers {
+  kty?: string
+  /** EC and OKP keys. */
+  crv?: string
+  x?: string
+  /** EC keys. */
+  y?: string
+  /** RSA keys. */
+  n?: string
+  e?: string
+}
+
+/**
+ * A key of the JWKS. Declared here rather than extending node:crypto's `JsonWebKey`, which
+ * current @types/node no longer exports from 'node:crypto': the shipped .d.ts must compile with
+ * every @types/node line a host may have.
+ */
+export interface PublicJwk extends PublicKeyMembers {
   kty: string
   kid: string
   alg: SigningAlgorithm
@@ -25,7 +43,7 @@ export interface PublicJwk extends JsonWebKey {
 }
 
 export function publicJwk (key: SigningKey): PublicJwk {
-  const jwk = createPublicKey(key.publicKey).export({ format: 'jwk' })
+  const jwk: PublicKeyMembers = createPublicKey(key.publicKey).export({ format: 'jwk' })
   return { ...jwk, kty: jwk.kty ?? '', kid: key.kid, alg: key.alg, use: 'sig' }
 }
 

@@ -12,6 +12,7 @@ import { grantScopes, parseScope } from '../../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../../tokens/refresh.js'
 import type { Client, User } from '../../store/types.js'
 import type { EndpointOptions } from './endpoints.js'
+import { addSecurityScheme } from './openapi.js'
 import { FORM_BODY_LIMIT, noStore } from './form.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
@@ -143,6 +144,8 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
   fastify.post('/token', {
     bodyLimit: FORM_BODY_LIMIT,
     onRequest: noStore,
+    // A host's @fastify/swagger documents the security scheme from here, where the token URL is known.
+    config: { swaggerTransform: addSecurityScheme(catalogue) },
     schema: {
       summary: 'Log in with a username and password (RFC 6749 §4.3), or refresh (§6)',
       tags: ['oauth2'],

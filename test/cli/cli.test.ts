@@ -19,6 +19,10 @@ const NEW_PASSWORD = 'a brand new passphrase, please'
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cli-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
+// About eighty runs of the binary, each a process that hashes: on a loaded 2-core machine this
+// file has taken over a hundred seconds, close to tap's default for a file.
+t.setTimeout(6 * 60_000)
+
 const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
 
 interface Result {

@@ -32,14 +32,14 @@ interface Backend {
   name: string
   skip: string | false
   /** A counter of its own for one test, closed (and for Redis emptied) in the test's teardown. */
-  open: (t: Test) => Counter
+  open: (t: Test) => Promise<Counter>
 }
 
 const backends: Backend[] = [
   {
     name: 'MemoryCounter',
     skip: false,
-    open: t => {
+    open: async t => {
       const counter = new MemoryCounter()
       t.teardown(() => counter.close())
       return counter
@@ -48,11 +48,11 @@ const backends: Backend[] = [
   {
     name: 'RedisCounter',
     skip: redisUrl === undefined ? REDIS_SKIP : false,
-    open: t => {
+    open: async t => {
       const url = redisUrl ?? ''
       // A prefix of its own per test: runs in parallel or one after another never share a count.
       const prefix = `oauth2-password-test:${randomUUID()}:`
-      const counter = new RedisCounter(url, () => {}, prefix)
+      const counter = await RedisCounter.connect(url, () => {}, { prefix })
       t.teardown(async () => {
         await counter.close()
         await deleteKeys(url, prefix)
@@ -260,7 +260,7 @@ for (const backend of backends) {
   t.test(`LoginLimiter over ${backend.name}`, { skip: backend.skip }, async t => {
     for (const { name, limits, run } of cases) {
       t.test(name, async t => {
-        const counter = backend.open(t)
+        const counter = await backend.open(t)
         const limiter = new LoginLimiter(counter, counter, limits)
         await run(t, limiter, limits)
       })

@@ -1,5 +1,8 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import t, { type Test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import { Redis } from 'ioredis'
 import oauth2Password, { type OAuth2PasswordOptions } from '../../plugins/auth.js'
 import { MemoryStore } from '../../store/index.js'
 import { addUser, PASSWORD } from '../helper.js'
@@ -274,4 +277,114 @@ t.test('a saturated hashing queue answers 503 temporarily_unavailable at once, w
     t.match(response.headers['retry-after'], /^[1-9][0-9]*$/)
     t.equal(response.headers['cache-control'], 'no-store')
   }
+})
+
+t.test('authUsers creates, from code, a user who logs in, with the plugin\'s rules', async t => {
+  const app = await host(t, { prefix: '/auth', passwordMinLength: 20 })
+  const created = await app.authUsers.create({ username: 'Shopper', password: PASSWORD, scopes: ['orders:read'] })
+  t.equal(created.username, 'shopper', 'canonicalised, so that the login below finds it')
+  const login = await loginAt(app, '/auth/token', 'SHOPPER')
+  t.equal(login.statusCode, 200, login.body)
+  const orders = await app.inject({ url: '/orders', headers: { authorization: `Bearer ${login.json().access_token}` } })
+  t.equal(orders.statusCode, 200, orders.body)
+  t.equal(orders.json().username, 'shopper')
+  t.match((await app.authStore.findUserByUsername('shopper'))?.passwordHash, /^\$argon2id\$v=19\$m=1024,/,
+    'hashed with argon2id and the plugin\'s parameters')
+
+  const weak = await app.authUsers.create({ username: 'visitor', password: 'nineteen characters' }).then(() => null, (error: Error & { code: string }) => error)
+  t.equal(weak?.code, 'OAUTH2_PASSWORD_WEAK', 'the plugin\'s passwordMinLength applies')
+  t.match(weak?.message, 'at least 20 characters')
+  t.equal(await app.authUsers.find('visitor'), null, 'and nothing was created')
+
+  await app.authUsers.disable('shopper')
+  const refused = await loginAt(app, '/auth/token', 'shopper')
+  t.equal(refused.statusCode, 400, 'a user disabled through authUsers cannot log in')
+  t.equal(refused.json().error_description, 'The user is disabled')
+})
+
+t.test('wrong users-API and Redis options fail ready() naming them', async t => {
+  const cases: Array<{ name: string, options: Record<string, unknown>, message: RegExp }> = [
+    { name: 'passwordMinLength below 8', options: { ...OPTIONS, passwordMinLength: 7 }, message: /option "passwordMinLength" must be an integer from 8 to 1024; received 7/ },
+    { name: 'redis not a redis:// URL', options: { ...OPTIONS, redis: 'http://cache' }, message: /option "redis" must be a redis:\/\/ URL or an ioredis client/ },
+    { name: 'a redis object that is no client', options: { ...OPTIONS, redis: { get: () => null } }, message: /option "redis" lacks the Redis client methods pipeline, del/ },
+    { name: 'a store URL of an unknown scheme', options: { ...OPTIONS, store: 'mysql://user:hunter2@db/auth' }, message: /^oauth2-password: option "store" has the scheme 'mysql:'/ }
+  ]
+  for (const { name, options, message } of cases) {
+    t.test(name, async t => {
+      const app = Fastify()
+      t.teardown(() => app.close())
+      app.register(oauth2Password, options as unknown as OAuth2PasswordOptions)
+      await t.rejects(async () => { await app.ready() }, message)
+    })
+  }
+})
+
+const redisUrl = process.env.TEST_REDIS_URL
+t.test('option redis: the host\'s own ioredis client counts failed logins and is left open', { skip: redisUrl === undefined ? 'TEST_REDIS_URL is not set' : false }, async t => {
+  const client = new Redis(redisUrl ?? '', { maxRetriesPerRequest: 1 })
+  t.teardown(() => client.quit())
+  // A username and an address of this run only, so that no other run's counts, nor this run's, reach another test.
+  const username = `shopper-${randomUUID()}`
+  const remoteAddress = `2001:db8::${randomBytes(4).toString('hex').replace(/(....)(....)/, '$1:$2')}`
+  const digest = createHash('sha256').update(username).digest('base64url').slice(0, 22)
+  const keys = async (): Promise<string[]> => [
+    ...await client.keys(`oauth2-password:login:*${digest}*`),
+    ...await client.keys(`oauth2-password:login:addr:${remoteAddress}`)
+  ]
+  t.teardown(async () => {
+    const left = await keys()
+    if (left.length > 0) await client.del(...left)
+  })
+  const app = await host(t, { redis: client, loginLimits: { pair: 2 } })
+  await addUser(app.authStore, username, { scopes: ['orders:read'] })
+  const wrong = async () => await app.inject({
+    method: 'POST',
+    url: '/token',
+    remoteAddress,
+    payload: new URLSearchParams({ grant_type: 'password', username, password: 'not the password at all' }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' }
+  })
+  t.equal((await wrong()).statusCode, 400)
+  t.equal((await wrong()).statusCode, 400)
+  t.equal((await wrong()).statusCode, 429, 'the third failure in a row is over the limit')
+  t.ok((await keys()).length >= 3, 'the counts are in the host\'s Redis')
+  await app.close()
+  t.equal(await client.ping(), 'PONG', 'closing the app leaves the host\'s client connected')
+})
+
+t.test('the OpenAPI security scheme names the token URL under every prefix, in the host\'s @fastify/swagger', async t => {
+  const hostOptions = {
+    openapi: {
+      info: { title: 'shop', version: '1.0.0' },
+      components: { securitySchemes: { ApiKey: { type: 'apiKey' as const, name: 'x-api-key', in: 'header' as const } } }
+    }
+  }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(swagger, hostOptions)
+  await app.register(async v1 => {
+    await v1.register(oauth2Password, { ...OPTIONS, prefix: '/auth' })
+    v1.get('/orders', { preHandler: v1.authenticate, config: { scopes: ['orders:read'] } }, async () => ({ orders: [] }))
+  }, { prefix: '/v1' })
+  await app.ready()
+  const document = app.swagger() as { components: { securitySchemes: Record<string, unknown> }, paths: Record<string, Record<string, { security?: unknown }>> }
+  t.strictSame(document.components.securitySchemes, {
+    ApiKey: { type: 'apiKey', name: 'x-api-key', in: 'header' },
+    OAuth2PasswordBearer: {
+      type: 'oauth2',
+      flows: { password: { tokenUrl: '/v1/auth/token', refreshUrl: '/v1/auth/token', scopes: { 'orders:read': 'Read orders' } } }
+    }
+  }, 'the host\'s schemes stay, and the token URL is the route\'s own')
+  t.strictSame(document.paths['/v1/orders']?.get?.security, [{ OAuth2PasswordBearer: ['orders:read'] }])
+  t.ok(document.paths['/v1/auth/token']?.post, 'the token endpoint is documented where it is served')
+  t.strictSame(Object.keys(hostOptions.openapi.components.securitySchemes), ['ApiKey'], 'the host\'s options object is not written to')
+
+  const swagger2 = Fastify()
+  t.teardown(() => swagger2.close())
+  await swagger2.register(swagger, { swagger: { info: { title: 'shop', version: '1.0.0' } } })
+  await swagger2.register(oauth2Password, { ...OPTIONS, prefix: '/auth' })
+  await swagger2.ready()
+  t.strictSame((swagger2.swagger() as { securityDefinitions?: unknown }).securityDefinitions, {
+    OAuth2PasswordBearer: { type: 'oauth2', flow: 'password', tokenUrl: '/auth/token', scopes: { 'orders:read': 'Read orders' } }
+  }, 'a Swagger 2.0 document gets it as a security definition')
 })

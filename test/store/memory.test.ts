@@ -2,10 +2,14 @@ import fs from 'node:fs'
 import path from 'node:path'
 import pg from 'pg'
 import t from 'tap'
-import { MemoryStore, PostgresStore, SqliteWorkerStore, openStore } from '../../store/index.js'
-import { admin, newFile, newSchema, newUser, postgresUrl, skipPostgres, storeContract, tmp, withQuery } from './fixtures.js'
+import { MemoryStore, SqliteWorkerStore, openStore } from '../../store/index.js'
+import { PostgresStore } from '../../store/postgres.js'
+import { admin, newFile, newSchema, postgresUrl, skipPostgres, tmp, withQuery } from './fixtures.js'
+import { newUser } from '../../testing/fixtures.js'
+import { storeContract } from '../../testing/store-contract.js'
 
-storeContract({ name: 'MemoryStore', open: async () => new MemoryStore() })
+t.test('MemoryStore', async t => { storeContract(t, async () => new MemoryStore()) })
+
 
 t.test('openStore', async t => {
   t.test("'memory:' opens a MemoryStore", async t => {

@@ -1,20 +1,23 @@
 import pg from 'pg'
 import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
 import t from 'tap'
-import { PostgresStore } from '../../store/index.js'
-import { admin, checkUpgradeFromMigration1, newFamily, newSchema, newToken, newUser, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, signingKey, skipPostgres, storeContract, withQuery } from './fixtures.js'
+import { PostgresStore } from '../../store/postgres.js'
+import { admin, checkUpgradeFromMigration1, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, skipPostgres, withQuery } from './fixtures.js'
+import { newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
+import { storeContract } from '../../testing/store-contract.js'
 
-storeContract({ name: 'PostgresStore', skip: skipPostgres, open: async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }) })
-storeContract({
-  // As for SQLite: a schema that is migrated already.
-  name: 'PostgresStore, reopened',
-  skip: skipPostgres,
-  open: async t => {
+t.test('PostgresStore', { skip: skipPostgres }, async t => {
+  storeContract(t, async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }))
+})
+// As for SQLite: a schema that is migrated already.
+t.test('PostgresStore, reopened', { skip: skipPostgres }, async t => {
+  storeContract(t, async t => {
     const schema = newSchema(t)
     await (await PostgresStore.open(postgresUrl, { schema })).close()
     return await PostgresStore.open(postgresUrl, { schema })
-  }
+  })
 })
+
 
 t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
   sharedBackendTests(t, {

@@ -3,17 +3,18 @@ import path from 'node:path'
 import t from 'tap'
 import { migrations } from '../../store/sqlite-migrations.js'
 import { SqliteWorkerStore } from '../../store/index.js'
-import { newFile, readSqliteMigrations, sharedBackendTests, startWorkers, storeContract, tmp } from './fixtures.js'
+import { newFile, readSqliteMigrations, sharedBackendTests, startWorkers, tmp } from './fixtures.js'
+import { storeContract } from '../../testing/store-contract.js'
 
-storeContract({ name: 'SqliteWorkerStore', open: async () => await SqliteWorkerStore.open(newFile()) })
-storeContract({
-  name: 'SqliteWorkerStore, reopened',
-  open: async () => {
+t.test('SqliteWorkerStore', async t => { storeContract(t, async () => await SqliteWorkerStore.open(newFile())) })
+t.test('SqliteWorkerStore, reopened', async t => {
+  storeContract(t, async () => {
     const file = newFile()
     await (await SqliteWorkerStore.open(file)).close()
     return await SqliteWorkerStore.open(file)
-  }
+  })
 })
+
 
 t.test('SqliteWorkerStore on a file', async t => {
   sharedBackendTests(t, {

@@ -3,19 +3,20 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import { migrations } from '../../store/sqlite-migrations.js'
 import t from 'tap'
-import { SqliteStore } from '../../store/index.js'
-import { checkUpgradeFromMigration1, newFile, readSqliteMigrations, sharedBackendTests, storeContract } from './fixtures.js'
+import { SqliteStore } from '../../store/sqlite.js'
+import { checkUpgradeFromMigration1, newFile, readSqliteMigrations, sharedBackendTests } from './fixtures.js'
+import { storeContract } from '../../testing/store-contract.js'
 
-storeContract({ name: 'SqliteStore', open: async () => new SqliteStore(newFile()) })
-storeContract({
-  // Opening a file that is migrated already must neither fail nor apply anything again.
-  name: 'SqliteStore, reopened',
-  open: async () => {
+t.test('SqliteStore', async t => { storeContract(t, async () => new SqliteStore(newFile())) })
+// Opening a file that is migrated already must neither fail nor apply anything again.
+t.test('SqliteStore, reopened', async t => {
+  storeContract(t, async () => {
     const file = newFile()
     await new SqliteStore(file).close()
     return new SqliteStore(file)
-  }
+  })
 })
+
 
 t.test('SqliteStore on a file', async t => {
   sharedBackendTests(t, {

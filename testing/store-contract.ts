@@ -1,0 +1,594 @@
+import { DuplicateClientError, DuplicateUsernameError } from '../store/types.js'
+import type { RotationResult, Store, User, UserChanges } from '../store/types.js'
+import { newClient, newFamily, newToken, newUser, signingKey } from './fixtures.js'
+
+// The contract every Store passes, built-in or written by a host: the repository runs it against
+// each of its stores, and the author of a custom store runs it with tap:
+//
+//   import t from 'tap'
+//   import { storeContract } from 'fastify-oauth2-password/testing'
+//   storeContract(t, async () => new MyStore(...))
+//
+// Timestamps are the tests' own numbers, never Date.now(), except where creation time is checked.
+
+/** A message after an assertion's arguments, as tap takes it. */
+type Message = [] | [message: string]
+
+/** The assertions of tap's `Test` that the suite uses: tap's `t` is one. */
+export interface ContractTest {
+  test (name: string, fn: (t: ContractTest) => Promise<void>): unknown
+  teardown (fn: () => unknown): void
+  equal (found: unknown, wanted: unknown, ...message: Message): unknown
+  not (found: unknown, notWanted: unknown, ...message: Message): unknown
+  ok (value: unknown, ...message: Message): unknown
+  same (found: unknown, wanted: unknown, ...message: Message): unknown
+  strictSame (found: unknown, wanted: unknown, ...message: Message): unknown
+  match (found: unknown, pattern: unknown, ...message: Message): unknown
+  rejects (promise: Promise<unknown>, ...message: Message): Promise<unknown>
+  resolves (promise: Promise<unknown>, ...message: Message): Promise<unknown>
+}
+
+/**
+ * Runs the store contract as subtests of `t`. `openStore` opens a new, empty store for one subtest
+ * (whatever it leaves behind goes at that subtest's teardown); the suite closes the store itself.
+ */
+export function storeContract (t: ContractTest, openStore: (t: ContractTest) => Promise<Store>): void {
+  async function open (t: ContractTest): Promise<Store> {
+    const store = await openStore(t)
+    t.teardown(() => store.close())
+    return store
+  }
+
+  t.test('creates a user with defaults and finds it by username and by id', async t => {
+    const store = await open(t)
+    const before = Date.now()
+    const user = await store.createUser(newUser('alice'))
+    const after = Date.now()
+
+    t.match(user.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+    t.same(user, {
+      id: user.id,
+      username: 'alice',
+      email: null,
+      fullName: null,
+      scopes: ['read'],
+      disabled: false,
+      passwordHash: '$argon2id$v=19$m=65536,t=3,p=4$alice',
+      tokenVersion: 0,
+      createdAt: user.createdAt
+    })
+    t.ok(user.createdAt >= before && user.createdAt <= after, 'createdAt is the time of creation')
+    t.strictSame(await store.findUserByUsername('alice'), user)
+    t.strictSame(await store.findUserById(user.id), user)
+  })
+
+  t.test('keeps the email, full name and scopes given at creation', async t => {
+    const store = await open(t)
+    const user = await store.createUser(newUser('bob', {
+      email: 'bob@example.com',
+      fullName: 'Bob Ross',
+      scopes: ['read', 'write', 'admin']
+    }))
+    t.equal(user.email, 'bob@example.com')
+    t.equal(user.fullName, 'Bob Ross')
+    t.strictSame(user.scopes, ['read', 'write', 'admin'])
+    t.strictSame(await store.findUserById(user.id), user)
+
+    const noScopes = await store.createUser(newUser('carol', { scopes: [] }))
+    t.strictSame((await store.findUserById(noScopes.id))?.scopes, [])
+  })
+
+  t.test('finds no user by an unknown username or id', async t => {
+    const store = await open(t)
+    await store.createUser(newUser('alice'))
+    t.equal(await store.findUserByUsername('bob'), null)
+    t.equal(await store.findUserByUsername('Alice'), null, 'usernames are compared exactly')
+    t.equal(await store.findUserById('00000000-0000-4000-8000-000000000000'), null)
+  })
+
+  t.test('refuses a taken username with DuplicateUsernameError', async t => {
+    const store = await open(t)
+    const first = await store.createUser(newUser('alice'))
+    const err = await store.createUser(newUser('alice', { passwordHash: 'other' })).then(
+      () => { throw new Error('createUser resolved') },
+      (err: unknown) => err
+    )
+    t.ok(err instanceof DuplicateUsernameError, 'is a DuplicateUsernameError')
+    t.equal((err as DuplicateUsernameError).code, 'DUPLICATE_USERNAME')
+    t.equal(await store.countUsers(), 1)
+    t.strictSame(await store.findUserByUsername('alice'), first, 'the first user is untouched')
+  })
+
+  t.test('updates each field on its own', async t => {
+    const store = await open(t)
+    const cases: UserChanges[] = [
+      { email: 'alice@example.com' },
+      { email: null },
+      { fullName: 'Alice Liddell' },
+      { fullName: null },
+      { scopes: ['read', 'write'] },
+      { scopes: [] },
+      { disabled: true },
+      { disabled: false },
+      { passwordHash: '$argon2id$new' }
+    ]
+    let user = await store.createUser(newUser('alice', { email: 'a@example.com', fullName: 'A' }))
+    for (const changes of cases) {
+      const updated = await store.updateUser(user.id, changes)
+      const expected = { ...user, ...changes }
+      t.strictSame(updated, expected, `updateUser(${JSON.stringify(changes)})`)
+      t.strictSame(await store.findUserById(user.id), expected, `stored ${JSON.stringify(changes)}`)
+      user = expected
+    }
+    t.equal(user.tokenVersion, 0, 'no change raised tokenVersion by itself')
+  })
+
+  t.test('updates several fields at once and leaves out undefined ones', async t => {
+    const store = await open(t)
+    const user = await store.createUser(newUser('alice', { email: 'a@example.com', fullName: 'A' }))
+    const updated = await store.updateUser(user.id, {
+      email: undefined,
+      fullName: 'Alice',
+      scopes: ['admin'],
+      disabled: true
+    })
+    t.strictSame(updated, { ...user, fullName: 'Alice', scopes: ['admin'], disabled: true })
+    t.strictSame(await store.updateUser(user.id, {}), updated, 'no changes, no difference')
+  })
+
+  t.test('revokeTokens raises tokenVersion by exactly one in the same write', async t => {
+    const store = await open(t)
+    const user = await store.createUser(newUser('alice'))
+
+    const revoked = await store.updateUser(user.id, { revokeTokens: true })
+    t.strictSame(revoked, { ...user, tokenVersion: 1 })
+
+    const changed = await store.updateUser(user.id, { passwordHash: '$argon2id$new', revokeTokens: true })
+    t.strictSame(changed, { ...user, passwordHash: '$argon2id$new', tokenVersion: 2 })
+
+    t.strictSame(await store.updateUser(user.id, { revokeTokens: false }), changed, 'false raises nothing')
+    t.equal((await store.findUserById(user.id))?.tokenVersion, 2)
+  })
+
+  t.test('updateUser returns null for an unknown id', async t => {
+    const store = await open(t)
+    const id = '00000000-0000-4000-8000-000000000000'
+    t.equal(await store.updateUser(id, { email: 'x@example.com', revokeTokens: true }), null)
+    t.equal(await store.findUserById(id), null)
+    t.equal(await store.countUsers(), 0)
+  })
+
+  t.test('removes a user once, and a re-added username gets a new id', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+
+    t.equal(await store.removeUser(alice.id), true)
+    t.equal(await store.removeUser(alice.id), false)
+    t.equal(await store.findUserById(alice.id), null)
+    t.equal(await store.findUserByUsername('alice'), null)
+    t.strictSame(await store.listUsers(), [bob])
+
+    const again = await store.createUser(newUser('alice'))
+    t.not(again.id, alice.id)
+    t.equal(await store.findUserById(alice.id), null, 'the old id names nobody')
+  })
+
+  t.test('lists users ordered by username, by code point', async t => {
+    const store = await open(t)
+    // UTF-16 order would put the emoji, a surrogate pair, before U+FFFD.
+    const usernames = ['😀', 'carol', '\uFFFD', 'bob', 'é', 'alice', 'alice2']
+    for (const username of usernames) await store.createUser(newUser(username))
+    const listed = await store.listUsers()
+    t.strictSame(listed.map(user => user.username), ['alice', 'alice2', 'bob', 'carol', 'é', '\uFFFD', '😀'])
+    for (const user of listed) t.strictSame(await store.findUserById(user.id), user)
+  })
+
+  t.test('counts users', async t => {
+    const store = await open(t)
+    t.equal(await store.countUsers(), 0)
+    const alice = await store.createUser(newUser('alice'))
+    await store.createUser(newUser('bob'))
+    t.equal(await store.countUsers(), 2)
+    await store.removeUser(alice.id)
+    t.equal(await store.countUsers(), 1)
+  })
+
+  t.test('hands out copies that do not alias stored state', async t => {
+    const store = await open(t)
+    const input = newUser('alice', { scopes: ['read'] })
+    const created = await store.createUser(input)
+    const stored = structuredClone(created)
+
+    input.scopes.push('admin')
+    const results: User[] = [
+      created,
+      await store.findUserByUsername('alice') as User,
+      await store.findUserById(created.id) as User,
+      await store.updateUser(created.id, {}) as User,
+      ...await store.listUsers()
+    ]
+    for (const user of results) {
+      user.scopes.push('admin')
+      user.email = 'mallory@example.com'
+      user.tokenVersion = 99
+      user.disabled = true
+    }
+    t.strictSame(await store.findUserById(created.id), stored)
+    t.strictSame(await store.findUserByUsername('alice'), stored)
+
+    const scopes = ['write']
+    await store.updateUser(created.id, { scopes })
+    scopes.push('admin')
+    t.strictSame((await store.findUserById(created.id))?.scopes, ['write'])
+
+    const key = signingKey('k1', 1000)
+    const added = await store.addFirstSigningKey(key)
+    key.privateKey = 'changed'
+    for (const listed of [...added, ...await store.listSigningKeys()]) listed.kid = 'changed'
+    t.strictSame(await store.listSigningKeys(), [signingKey('k1', 1000)])
+  })
+
+  t.test('keeps only the first signing key', async t => {
+    const store = await open(t)
+    t.strictSame(await store.listSigningKeys(), [])
+
+    const first = signingKey('first', 1000)
+    t.strictSame(await store.addFirstSigningKey(first), [first])
+    t.strictSame(await store.addFirstSigningKey(signingKey('second', 2000)), [first], 'a later key is not added')
+    t.strictSame(await store.listSigningKeys(), [first])
+  })
+
+  t.test('lists signing keys newest first, ties newest inserted first', async t => {
+    const store = await open(t)
+    for (const key of [signingKey('a', 1000), signingKey('b', 3000), signingKey('c', 2000), signingKey('d', 3000)]) {
+      await store.addSigningKey(key)
+    }
+    const expected = [signingKey('d', 3000), signingKey('b', 3000), signingKey('c', 2000), signingKey('a', 1000)]
+    t.strictSame(await store.listSigningKeys(), expected)
+    t.strictSame(await store.addFirstSigningKey(signingKey('e', 4000)), expected, 'no key is added to a set')
+  })
+
+  t.test('refuses a second signing key with a taken kid', async t => {
+    const store = await open(t)
+    await store.addSigningKey(signingKey('a', 1000))
+    await t.rejects(store.addSigningKey(signingKey('a', 2000)))
+    t.strictSame(await store.listSigningKeys(), [signingKey('a', 1000)])
+  })
+
+  t.test('replaces a signing key\'s private key by kid, and nothing else', async t => {
+    const store = await open(t)
+    for (const key of [signingKey('a', 1000), signingKey('b', 2000)]) await store.addSigningKey(key)
+
+    t.equal(await store.updateSigningKey('a', '$sealed$a'), true)
+    t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000), { ...signingKey('a', 1000), privateKey: '$sealed$a' }])
+    t.equal(await store.updateSigningKey('unknown', '$sealed$x'), false, 'no such key')
+    t.equal((await store.listSigningKeys()).length, 2, 'and none added')
+  })
+
+  t.test('removes signing keys by kid', async t => {
+    const store = await open(t)
+    for (const key of [signingKey('a', 1000), signingKey('b', 2000), signingKey('c', 3000)]) await store.addSigningKey(key)
+
+    await store.removeSigningKeys([])
+    t.equal((await store.listSigningKeys()).length, 3, 'no kids, nothing removed')
+    await store.removeSigningKeys(['a', 'c', 'unknown'])
+    t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000)])
+    await store.removeSigningKeys(['a'])
+    t.strictSame(await store.listSigningKeys(), [signingKey('b', 2000)], 'removing again changes nothing')
+
+    await store.addSigningKey(signingKey('a', 2000))
+    t.strictSame(await store.listSigningKeys(), [signingKey('a', 2000), signingKey('b', 2000)], 'a kid can come back, newest first')
+  })
+
+  t.test('starts a refresh family and finds its first token', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const family = newFamily(alice.id, 'f1', { clientId: 'cli', scopes: ['read', 'write'], tokenVersion: 3 })
+    await store.createRefreshFamily(family, newToken('t1', 1000, 5000))
+
+    t.strictSame(await store.findRefreshToken('t1'), {
+      token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: null },
+      family: { ...family, revokedAt: null }
+    })
+    t.equal(await store.findRefreshToken('unknown'), null)
+
+    await store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 20_000))
+    t.equal((await store.findRefreshToken('u1'))?.token.expiresAt, 10_000, 'the first token ends with its family too')
+  })
+
+  t.test('refuses a family for an unknown user, a taken family id or a taken token hash', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+    await t.rejects(store.createRefreshFamily(newFamily('00000000-0000-4000-8000-000000000000', 'f2'), newToken('u1', 1000, 5000)))
+    await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('u1', 1000, 5000)))
+    await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('t1', 1000, 5000)))
+    t.equal(await store.findRefreshToken('u1'), null)
+    t.equal((await store.findRefreshToken('t1'))?.family.id, 'f1', 'the first family keeps its token')
+    await t.resolves(store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 5000)),
+      'no refused family was half written')
+  })
+
+  t.test('rotates a live token: it is spent, and the next joins its family ending no later than it', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const family = { ...newFamily(alice.id, 'f1'), revokedAt: null }
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 20_000), 2000), { outcome: 'rotated', family })
+    t.strictSame(await store.findRefreshToken('t1'), {
+      token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: 2000 },
+      family
+    })
+    t.strictSame(await store.findRefreshToken('t2'), {
+      token: { hash: 't2', familyId: 'f1', createdAt: 2000, expiresAt: 10_000, spentAt: null },
+      family
+    }, 'capped at the end of the family')
+
+    const reused: RotationResult = { outcome: 'spent', family, spentAt: 2000 }
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000), reused)
+    t.equal(await store.findRefreshToken('t3'), null, 'reuse wrote nothing')
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 6000, 9000), 6000), reused,
+      'a spent token is reported as reused after its own expiry too')
+
+    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'rotated', family })
+    t.equal((await store.findRefreshToken('t3'))?.token.expiresAt, 7000)
+  })
+
+  t.test('refuses to rotate an unknown or expired token, or one of an expired or revoked family', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const invalid: RotationResult = { outcome: 'invalid' }
+    t.strictSame(await store.rotateRefreshToken('unknown', newToken('next', 2000, 6000), 2000), invalid, 'unknown')
+
+    await store.createRefreshFamily(newFamily(alice.id, 'idle'), newToken('idle-1', 1000, 5000))
+    t.strictSame(await store.rotateRefreshToken('idle-1', newToken('idle-2', 5000, 9000), 5000), invalid, 'expired token')
+    t.strictSame(await store.findRefreshToken('idle-1'), {
+      token: { hash: 'idle-1', familyId: 'idle', createdAt: 1000, expiresAt: 5000, spentAt: null },
+      family: { ...newFamily(alice.id, 'idle'), revokedAt: null }
+    }, 'an expired token stays unspent')
+    t.equal(await store.findRefreshToken('idle-2'), null)
+
+    await store.createRefreshFamily(newFamily(alice.id, 'ended'), newToken('ended-1', 1000, 5000))
+    await store.rotateRefreshToken('ended-1', newToken('ended-2', 2000, 10_000), 2000)
+    t.strictSame(await store.rotateRefreshToken('ended-2', newToken('ended-3', 10_000, 14_000), 10_000), invalid, 'expired family')
+    t.strictSame(await store.rotateRefreshToken('ended-1', newToken('ended-3', 10_000, 14_000), 10_000), invalid,
+      'a spent token of an expired family is not reported as reused')
+
+    await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
+    await store.rotateRefreshToken('revoked-1', newToken('revoked-2', 2000, 6000), 2000)
+    await store.revokeRefreshFamily('revoked', 3000)
+    t.strictSame(await store.rotateRefreshToken('revoked-2', newToken('revoked-3', 3000, 7000), 3000), invalid, 'revoked family')
+    t.strictSame(await store.rotateRefreshToken('revoked-1', newToken('revoked-3', 3000, 7000), 3000), invalid,
+      'a spent token of a revoked family is not reported as reused')
+    t.equal(await store.findRefreshToken('revoked-3'), null)
+    t.equal((await store.findRefreshToken('revoked-2'))?.token.spentAt, null)
+
+    await store.revokeRefreshFamily('revoked', 4000)
+    t.equal((await store.findRefreshToken('revoked-1'))?.family.revokedAt, 3000, 'revoking again keeps the first time')
+    await t.resolves(store.revokeRefreshFamily('unknown', 4000))
+  })
+
+  t.test('of ten concurrent rotations of one token exactly one rotates, the others see it spent', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const family = { ...newFamily(alice.id, 'f1'), revokedAt: null }
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+
+    const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
+    const results = await Promise.all(nexts.map(next => store.rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
+    t.strictSame(results.filter(result => result.outcome === 'rotated'), [{ outcome: 'rotated', family }])
+    t.strictSame(results.filter(result => result.outcome !== 'rotated'), nexts.slice(1).map(() => ({ outcome: 'spent', family, spentAt: 2000 })))
+    const stored = await Promise.all(nexts.map(next => store.findRefreshToken(next)))
+    t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
+  })
+
+  t.test('removing a user removes its refresh families and their tokens', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+    await store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(bob.id, 'f3'), newToken('v1', 1000, 5000))
+
+    await store.removeUser(alice.id)
+    for (const hash of ['t1', 't2', 'u1']) t.equal(await store.findRefreshToken(hash), null, `${hash} is gone`)
+    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'invalid' })
+    t.equal((await store.findRefreshToken('v1'))?.family.userId, bob.id, 'another user keeps his')
+    await t.resolves(store.createRefreshFamily(newFamily(bob.id, 'f1'), newToken('t1', 3000, 7000)), 'the family id is free again')
+  })
+
+  t.test('removing a client revokes its refresh families', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.createClient(newClient('web'))
+    await store.createRefreshFamily(newFamily(alice.id, 'web-1'), newToken('w1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'web-2'), newToken('w2', 1000, 5000))
+    await store.revokeRefreshFamily('web-2', 1500)
+    await store.createRefreshFamily(newFamily(alice.id, 'other', { clientId: 'other' }), newToken('o1', 1000, 5000))
+
+    const before = Date.now()
+    t.equal(await store.removeClient('web'), true)
+    const after = Date.now()
+    const revokedAt = (await store.findRefreshToken('w1'))?.family.revokedAt ?? 0
+    t.ok(revokedAt >= before && revokedAt <= after, 'revoked at the removal')
+    t.equal((await store.findRefreshToken('w2'))?.family.revokedAt, 1500, 'a revoked family keeps its time')
+    t.equal((await store.findRefreshToken('o1'))?.family.revokedAt, null, "another client's family is untouched")
+    t.strictSame(await store.rotateRefreshToken('w1', newToken('w3', 2000, 6000), 2000), { outcome: 'invalid' })
+    t.equal(await store.removeClient('web'), false)
+  })
+
+  t.test('revokes access tokens by jti, and lists them as revocations since a time', async t => {
+    const store = await open(t)
+    t.strictSame(await store.revocationsSince(0), [])
+    await store.revokeAccessToken('j1', 5000, 1000)
+    t.strictSame(await store.revocationsSince(0), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }])
+    t.strictSame(await store.revocationsSince(1000), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }], 'at or after')
+    t.strictSame(await store.revocationsSince(1001), [])
+
+    await t.resolves(store.revokeAccessToken('j1', 4000, 1200), 'revoking twice is fine')
+    await store.prune(4500)
+    t.strictSame(await store.revocationsSince(0), [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }],
+      'a shorter second revocation neither shortens the first nor moves its time')
+  })
+
+  t.test('lists revoked families and changed or removed users as revocations', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    await store.createClient(newClient('web'))
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(bob.id, 'f2', { clientId: 'cli' }), newToken('t2', 1000, 5000))
+    await store.createRefreshFamily(newFamily(bob.id, 'f3', { clientId: 'web' }), newToken('t3', 1000, 5000))
+    t.strictSame(await store.revocationsSince(0), [], 'creating users, clients and families revokes nothing')
+
+    await store.revokeRefreshFamily('f1', 3000)
+    await store.revokeRefreshFamily('f1', 3500)
+    t.strictSame(await store.revocationsSince(0), [{ kind: 'refresh_family', id: 'f1', at: 3000, expiresAt: null }], 'the first time stands')
+
+    const before = Date.now()
+    await store.updateUser(alice.id, { disabled: true })
+    t.equal(await store.updateUser('unknown', { disabled: true }), null)
+    await store.removeUser(bob.id)
+    t.equal(await store.removeUser('unknown'), false)
+    await store.removeClient('web')
+    const recent = (await store.revocationsSince(before)).filter(revocation => revocation.kind !== 'refresh_family' || revocation.id !== 'f1')
+    const ids = recent.map(({ kind, id }) => `${kind}:${id}`).sort()
+    t.strictSame(ids, [`user:${alice.id}`, `user:${bob.id}`].sort(), 'each user changed or removed once; the removed user\'s families went with them')
+    for (const revocation of recent) {
+      t.ok(revocation.at >= before && revocation.at <= Date.now(), `${revocation.kind} ${revocation.id} at the time of the change`)
+      t.equal(revocation.expiresAt, null)
+    }
+
+    // A millisecond after every revocation above, so that only the next one is recorded at or after it.
+    const later = Date.now() + 1
+    while (Date.now() < later) await new Promise(resolve => setTimeout(resolve, 1))
+    await store.createRefreshFamily(newFamily(alice.id, 'f4', { clientId: 'web2' }), newToken('t4', 1000, 5000))
+    await store.createClient(newClient('web2'))
+    await store.removeClient('web2')
+    const removedClient = await store.revocationsSince(later)
+    t.strictSame(removedClient.map(({ kind, id }) => `${kind}:${id}`), ['refresh_family:f4'], 'removing a client revokes its families')
+  })
+
+  t.test('prune removes expired revocations, refresh tokens and families, and keeps live ones', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.revokeAccessToken('past', 1000, 500)
+    await store.revokeAccessToken('now', 2000, 500)
+    await store.revokeAccessToken('live', 2001, 500)
+    await store.createRefreshFamily(newFamily(alice.id, 'ended', { expiresAt: 2000 }), newToken('ended-1', 1000, 2000))
+    await store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-1', 1000, 2000))
+    await store.rotateRefreshToken('live-1', newToken('live-2', 1500, 5000), 1500)
+    await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
+    await store.revokeRefreshFamily('revoked', 1100)
+
+    await store.prune(2000)
+    const revokedTokens = (await store.revocationsSince(0)).filter(revocation => revocation.kind === 'access_token')
+    t.strictSame(revokedTokens.map(revocation => revocation.id), ['live'], 'only the revocation of a live token stays')
+    t.equal(await store.findRefreshToken('ended-1'), null)
+    t.equal(await store.findRefreshToken('live-1'), null, 'an expired token goes though its family lives on')
+    t.strictSame(await store.findRefreshToken('live-2'), {
+      token: { hash: 'live-2', familyId: 'live', createdAt: 1500, expiresAt: 5000, spentAt: null },
+      family: { ...newFamily(alice.id, 'live'), revokedAt: null }
+    })
+    t.equal((await store.findRefreshToken('revoked-1'))?.family.revokedAt, 1100, 'a revoked family stays until it ends')
+    await t.resolves(store.createRefreshFamily(newFamily(alice.id, 'ended'), newToken('ended-2', 2000, 6000)),
+      'the ended family is gone')
+    await t.rejects(store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-3', 2000, 6000)),
+      'the live family is not')
+    await t.resolves(store.prune(2000), 'pruning again finds nothing')
+  })
+
+  t.test('prune forgets the changes of users made before its time', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.updateUser(alice.id, { fullName: 'Alice' })
+    const changedAt = (await store.revocationsSince(0))[0]?.at ?? 0
+    await store.prune(changedAt - 1)
+    t.equal((await store.revocationsSince(0)).length, 1, 'a change at or after the time stays')
+    await store.prune(changedAt)
+    t.strictSame(await store.revocationsSince(0), [])
+  })
+
+  t.test('creates, finds, lists and removes clients', async t => {
+    const store = await open(t)
+    const web = newClient('web', { scopes: ['read', 'write'] })
+    const cli = newClient('cli', { secretHash: null, scopes: [] })
+    // Code point order, as for usernames: uppercase before lowercase, 'é' after both.
+    const others = [newClient('é'), newClient('Admin')]
+    for (const client of [web, cli, ...others]) await store.createClient(client)
+
+    t.strictSame(await store.findClient('web'), web)
+    t.strictSame(await store.findClient('cli'), cli, 'a public client has no secret')
+    t.equal(await store.findClient('unknown'), null)
+    t.equal(await store.findClient('WEB'), null, 'ids are compared exactly')
+    t.strictSame((await store.listClients()).map(client => client.id), ['Admin', 'cli', 'web', 'é'])
+
+    t.equal(await store.removeClient('cli'), true)
+    t.equal(await store.removeClient('cli'), false)
+    t.equal(await store.findClient('cli'), null)
+    t.strictSame(await store.listClients(), [others[1], web, others[0]])
+  })
+
+  t.test('replaces a client\'s secret, and says whether the client exists', async t => {
+    const store = await open(t)
+    await store.createClient(newClient('web'))
+    t.equal(await store.setClientSecret('web', 'sha256:new'), true)
+    t.strictSame(await store.findClient('web'), newClient('web', { secretHash: 'sha256:new' }))
+    t.equal(await store.setClientSecret('unknown', 'sha256:new'), false)
+    t.equal(await store.findClient('unknown'), null, 'no client is created')
+  })
+
+  t.test('refuses a taken client id with DuplicateClientError', async t => {
+    const store = await open(t)
+    await store.createClient(newClient('web'))
+    const err = await store.createClient(newClient('web', { secretHash: null })).then(
+      () => { throw new Error('createClient resolved') },
+      (err: unknown) => err
+    )
+    t.ok(err instanceof DuplicateClientError, 'is a DuplicateClientError')
+    t.equal((err as DuplicateClientError).code, 'DUPLICATE_CLIENT')
+    t.strictSame(await store.listClients(), [newClient('web')], 'the first client is untouched')
+  })
+
+  t.test('hands out copies of families, tokens and clients', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const family = newFamily(alice.id, 'f1')
+    const client = newClient('web')
+    await store.createRefreshFamily(family, newToken('t1', 1000, 5000))
+    await store.createClient(client)
+    family.scopes.push('admin')
+    client.scopes.push('admin')
+
+    const found = await store.findRefreshToken('t1')
+    const rotated = await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+    const reused = await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000)
+    const families = [found?.family, ...[rotated, reused].map(result => result.outcome === 'invalid' ? undefined : result.family)]
+    for (const returned of families) {
+      returned?.scopes.push('admin')
+      if (returned !== undefined) returned.revokedAt = 1
+    }
+    if (found !== null) found.token.spentAt = null
+    for (const returned of [await store.findClient('web'), ...await store.listClients()]) {
+      returned?.scopes.push('admin')
+      if (returned !== null) returned.secretHash = null
+    }
+
+    t.strictSame(await store.findRefreshToken('t1'), {
+      token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: 2000 },
+      family: { ...newFamily(alice.id, 'f1'), revokedAt: null }
+    })
+    t.strictSame(await store.findClient('web'), newClient('web'))
+  })
+
+  t.test('ping resolves while open and rejects once closed', async t => {
+    const store = await open(t)
+    await t.resolves(store.ping())
+    await store.close()
+    await t.rejects(store.ping())
+  })
+}

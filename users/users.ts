@@ -1,0 +1,189 @@
+import createError from '@fastify/error'
+import { PasswordHasher, passwordProblem, type Argon2Parameters } from '../passwords/hasher.js'
+import { canonicalUsername, usernameProblem } from '../passwords/username.js'
+import { DuplicateUsernameError, type Store, type User } from '../store/types.js'
+import { isScopeToken } from '../tokens/scopes.js'
+
+// Users from code: what the CLI's `user` commands do, for a host's scripts, seeds and tests. Every
+// username is canonicalised first, every new password meets the rules and is hashed with argon2id,
+// and every check runs before anything is written, so that a refused call leaves no half-made user.
+// Each refusal is an @fastify/error with a stable code and the HTTP status a host's route would answer.
+
+const quote = (text: string): string => JSON.stringify(text)
+
+export const InvalidUsernameError = createError<'OAUTH2_USERNAME_INVALID', 400, [username: string, problem: string]>(
+  'OAUTH2_USERNAME_INVALID', 'invalid username %s: %s', 400)
+export const WeakPasswordError = createError<'OAUTH2_PASSWORD_WEAK', 400, [problem: string]>('OAUTH2_PASSWORD_WEAK', '%s', 400)
+export const InvalidScopeError = createError<'OAUTH2_SCOPE_INVALID', 400, [scope: string]>(
+  'OAUTH2_SCOPE_INVALID', 'invalid scope %s: a scope is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)', 400)
+export const InvalidUserFieldError = createError<'OAUTH2_USER_FIELD_INVALID', 400, [field: string]>(
+  'OAUTH2_USER_FIELD_INVALID', '%s must not contain control characters', 400)
+export const UserExistsError = createError<'OAUTH2_USER_EXISTS', 409, [username: string]>('OAUTH2_USER_EXISTS', 'user %s exists already', 409)
+export const UserNotFoundError = createError<'OAUTH2_USER_NOT_FOUND', 404, [username: string]>('OAUTH2_USER_NOT_FOUND', 'user %s not found', 404)
+
+/** What the users API tells of a user: the stored user without its password hash and token version. */
+export type UserAccount = Omit<User, 'passwordHash' | 'tokenVersion'>
+
+export interface NewUserAccount {
+  /** Canonicalised (NFKC and case folding) before anything else: 'Ａlice' creates 'alice'. */
+  username: string
+  password: string
+  /** The scopes the user may be granted; none by default. */
+  scopes?: readonly string[]
+  /** An empty string means none, as null does. */
+  email?: string | null
+  fullName?: string | null
+}
+
+/** Create, change, find and list users; every method takes a username as typed and canonicalises it. */
+export interface Users {
+  /** Throws `OAUTH2_USERNAME_INVALID`, `OAUTH2_SCOPE_INVALID`, `OAUTH2_USER_FIELD_INVALID`, `OAUTH2_PASSWORD_WEAK` or `OAUTH2_USER_EXISTS`. */
+  create (user: NewUserAccount): Promise<UserAccount>
+  /** Sets a new password; tokens issued before stop working. */
+  setPassword (username: string, password: string): Promise<void>
+  /** Refuses the user's logins and tokens until enabled; tokens issued before stay refused after enabling. */
+  disable (username: string): Promise<void>
+  enable (username: string): Promise<void>
+  /** Deletes the user; their tokens stop working, and a user created later under the name is another. */
+  remove (username: string): Promise<void>
+  /** The user, or null when there is none by that name. */
+  find (username: string): Promise<UserAccount | null>
+  /** Every user, ordered by username. */
+  list (): Promise<UserAccount[]>
+}
+
+/** NIST SP 800-63B-4 §3.1.1.2: 15 for single-factor passwords, and never below 8. */
+export const DEFAULT_PASSWORD_MIN_LENGTH = 15
+
+export interface UsersOptions {
+  store: Store
+  /** argon2id cost of new password hashes; OWASP's 19 MiB, 2 passes, 1 lane by default. Cheap ones make tests fast. */
+  argon2?: Partial<Argon2Parameters>
+  /** The fewest characters a new password may have: 8 to 1024, 15 by default. */
+  passwordMinLength?: number
+}
+
+/** The canonical form of `username`; throws `OAUTH2_USERNAME_INVALID` when no account can have it. */
+export function checkUsername (username: string): string {
+  const canonical = canonicalUsername(username)
+  const problem = usernameProblem(canonical)
+  if (problem !== null) throw new InvalidUsernameError(quote(canonical), problem)
+  return canonical
+}
+
+/** The scopes without repeats; throws `OAUTH2_SCOPE_INVALID` for one that is no RFC 6749 scope token. */
+export function checkScopes (scopes: readonly string[]): string[] {
+  const invalid = scopes.find(scope => !isScopeToken(scope))
+  if (invalid !== undefined) throw new InvalidScopeError(quote(invalid))
+  return [...new Set(scopes)]
+}
+
+/** An e-mail address or a name to keep: null for none or empty; throws `OAUTH2_USER_FIELD_INVALID` for control characters, which would garble a listing. */
+export function checkText (field: string, value: string | null | undefined): string | null {
+  if (value === undefined || value === null || value === '') return null
+  if (/\p{Cc}/u.test(value)) throw new InvalidUserFieldError(field)
+  return value
+}
+
+function account ({ passwordHash: _hash, tokenVersion: _version, ...rest }: User): UserAccount {
+  return rest
+}
+
+/** The users API over `store`, hashing with `hasher`: the plugin shares its own hasher, and so its limit on concurrent hashes. */
+export class UserAdmin implements Users {
+  readonly #store: Store
+  readonly #hasher: PasswordHasher
+  readonly #passwordMinLength: number
+
+  constructor (store: Store, hasher: PasswordHasher, passwordMinLength: number) {
+    this.#store = store
+    this.#hasher = hasher
+    this.#passwordMinLength = passwordMinLength
+  }
+
+  async create (user: NewUserAccount): Promise<UserAccount> {
+    const username = checkUsername(user.username)
+    const scopes = checkScopes(user.scopes ?? [])
+    const email = checkText('email', user.email)
+    const fullName = checkText('fullName', user.fullName)
+    this.#checkPassword(user.password)
+    // Looked up before hashing, so that a taken name costs no hash; the store still refuses a race.
+    if (await this.#store.findUserByUsername(username) !== null) throw new UserExistsError(quote(username))
+    const passwordHash = await this.#hasher.hash(user.password)
+    try {
+      return account(await this.#store.createUser({ username, scopes, email, fullName, passwordHash }))
+    } catch (error) {
+      if (error instanceof DuplicateUsernameError) throw new UserExistsError(quote(username))
+      throw error
+    }
+  }
+
+  async setPassword (username: string, password: string): Promise<void> {
+    const user = await this.#get(username)
+    this.#checkPassword(password)
+    const passwordHash = await this.#hasher.hash(password)
+    await this.#update(user, { passwordHash, revokeTokens: true })
+  }
+
+  async disable (username: string): Promise<void> {
+    // Raising tokenVersion too means enabling later does not revive tokens issued before.
+    await this.#update(await this.#get(username), { disabled: true, revokeTokens: true })
+  }
+
+  async enable (username: string): Promise<void> {
+    await this.#update(await this.#get(username), { disabled: false })
+  }
+
+  async remove (username: string): Promise<void> {
+    const user = await this.#get(username)
+    if (!await this.#store.removeUser(user.id)) throw new UserNotFoundError(quote(user.username))
+  }
+
+  async find (username: string): Promise<UserAccount | null> {
+    const user = await this.#store.findUserByUsername(checkUsername(username))
+    return user === null ? null : account(user)
+  }
+
+  async list (): Promise<UserAccount[]> {
+    return (await this.#store.listUsers()).map(account)
+  }
+
+  #checkPassword (password: string): void {
+    const problem = passwordProblem(password, this.#passwordMinLength)
+    if (problem !== null) throw new WeakPasswordError(problem)
+  }
+
+  async #get (username: string): Promise<User> {
+    const canonical = checkUsername(username)
+    const user = await this.#store.findUserByUsername(canonical)
+    if (user === null) throw new UserNotFoundError(quote(canonical))
+    return user
+  }
+
+  /** A user removed between the look-up and the write is not found, as if removed before. */
+  async #update (user: User, changes: Parameters<Store['updateUser']>[1]): Promise<void> {
+    if (await this.#store.updateUser(user.id, changes) === null) throw new UserNotFoundError(quote(user.username))
+  }
+}
+
+/** The least of each argon2 parameter, as the plugin's options schema has them. */
+const ARGON2_MINIMUM: Record<keyof Argon2Parameters, number> = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+
+/** Checks createUsers' options, which a script may have set wrong, naming the first wrong one. */
+function checkOptions ({ argon2 = {}, passwordMinLength }: UsersOptions): void {
+  const wrong = (name: string, expected: string, value: unknown): RangeError =>
+    new RangeError(`option "${name}" must be ${expected}; received ${JSON.stringify(value)}`)
+  if (passwordMinLength !== undefined && (!Number.isInteger(passwordMinLength) || passwordMinLength < 8 || passwordMinLength > 1024)) {
+    throw wrong('passwordMinLength', 'an integer from 8 to 1024', passwordMinLength)
+  }
+  for (const [name, minimum] of Object.entries(ARGON2_MINIMUM)) {
+    const value = argon2[name as keyof Argon2Parameters]
+    if (value !== undefined && (!Number.isInteger(value) || value < minimum)) throw wrong(`argon2.${name}`, `an integer of at least ${minimum}`, value)
+  }
+}
+
+/** The users API on its own, as the CLI and a host's scripts use it: over `store`, with a hasher of its own. */
+export function createUsers (options: UsersOptions): Users {
+  checkOptions(options)
+  return new UserAdmin(options.store, new PasswordHasher({ argon2: options.argon2 }), options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH)
+}
