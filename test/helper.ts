@@ -50,7 +50,8 @@ export async function build (t: Test, env: Record<string, string> = {}): Promise
       callback()
     }
   })
-  const server = Fastify({ logger: loggerOptions('info', stream) })
+  // As server.ts makes it: the client address and protocol are the proxy's unless TRUST_PROXY says otherwise.
+  const server = Fastify({ logger: loggerOptions('info', stream), trustProxy: config.TRUST_PROXY })
   // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
   await server.register(fp(app), { config })
   await server.ready()

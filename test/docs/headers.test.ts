@@ -46,3 +46,22 @@ t.test('Swagger UI\'s policy allows its own files and this server only, and no i
   t.notOk(csp.has('upgrade-insecure-requests'), 'the standalone server may speak plain HTTP')
   t.notMatch(response.headers['content-security-policy'], /unsafe-inline|unsafe-eval/)
 })
+
+t.test('Strict-Transport-Security only over https (RFC 6797 §7.2)', async t => {
+  t.test('not over plain http', async t => {
+    const { app } = await build(t)
+    const response = await app.inject({ url: '/health' })
+    t.equal(response.headers['strict-transport-security'], undefined)
+    t.equal(response.headers['x-content-type-options'], 'nosniff', 'the other headers are there')
+  })
+  t.test('not when an untrusted client says X-Forwarded-Proto: https', async t => {
+    const { app } = await build(t)
+    const response = await app.inject({ url: '/health', headers: { 'x-forwarded-proto': 'https' } })
+    t.equal(response.headers['strict-transport-security'], undefined)
+  })
+  t.test('behind a trusted proxy that says https', async t => {
+    const { app } = await build(t, { TRUST_PROXY: 'true' })
+    const response = await app.inject({ url: '/health', headers: { 'x-forwarded-proto': 'https' } })
+    t.match(response.headers['strict-transport-security'], /^max-age=\d+; includeSubDomains$/)
+  })
+})
