@@ -15,10 +15,17 @@ async function start (): Promise<void> {
     process.stderr.write(`${error.message}\n`)
     process.exit(1)
   }
+  // A request whose headers and body have not all arrived within REQUEST_TIMEOUT is answered 408 and
+  // its connection closed: without it, a client sending a byte a minute holds a connection forever.
+  // Node looks for such requests every connectionsCheckingInterval, so they go at most a second late.
+  const requestTimeout = config.REQUEST_TIMEOUT * 1000
+  const timeouts = { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: 1000 }
   // A request that arrives while the server closes is refused by plugins/draining.ts, with Retry-After.
-  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY, return503OnClosing: false }
+  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY, return503OnClosing: false, requestTimeout }
   // Over TLS only the raw server's type differs; the app registered on it is the same.
-  const server = config.TLS === null ? Fastify(options) : Fastify({ ...options, https: config.TLS }) as unknown as FastifyInstance
+  const server = config.TLS === null
+    ? Fastify({ ...options, http: timeouts })
+    : Fastify({ ...options, https: { ...config.TLS, ...timeouts } }) as unknown as FastifyInstance
   try {
     // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
     await server.register(fp(app), { config })

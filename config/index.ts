@@ -38,6 +38,7 @@ const ConfigSchema = Type.Object({
   ARGON2_MEMORY_COST: integer('KiB, at least 1024', { default: OWASP_ARGON2.memoryCost, minimum: 1024 }),
   ARGON2_TIME_COST: integer('passes, at least 1', { default: OWASP_ARGON2.timeCost, minimum: 1 }),
   ARGON2_PARALLELISM: integer('lanes, at least 1', { default: OWASP_ARGON2.parallelism, minimum: 1 }),
+  REQUEST_TIMEOUT: integer('a whole number of seconds, from 1 to 3600', { default: 30, minimum: 1, maximum: 3600 }),
   SIGNING_KEY_SECRET: Type.Optional(Type.String({
     minLength: SIGNING_KEY_SECRET_MIN_LENGTH,
     description: `at least ${SIGNING_KEY_SECRET_MIN_LENGTH} characters (a random string, e.g. from openssl rand -base64 32)`

@@ -74,3 +74,13 @@ t.test('bad values stop with a message naming the variable', async t => {
     })
   }
 })
+
+t.test('REQUEST_TIMEOUT: 30 seconds by default, whole seconds from 1 to 3600', async t => {
+  t.equal(loadConfig({}).REQUEST_TIMEOUT, 30)
+  t.equal(loadConfig({ REQUEST_TIMEOUT: '5' }).REQUEST_TIMEOUT, 5)
+  for (const value of ['0', '3601', '1.5', 'soon']) {
+    t.throws(() => loadConfig({ REQUEST_TIMEOUT: value }), {
+      message: `Invalid configuration: REQUEST_TIMEOUT must be a whole number of seconds, from 1 to 3600; received ${JSON.stringify(value)}`
+    }, value)
+  }
+})
