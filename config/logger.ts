@@ -17,12 +17,46 @@ export const REDACT = [
   '*.access_token'
 ]
 
-/** Query parameters whose values are credentials when a client sends them where it should not. */
-const SECRET_PARAMETERS = /([?&](?:access_token|refresh_token|token|password|client_secret)=)[^&#]*/gi
+/** A parameter name that says its value is a secret, wherever it appears in the name once decoded. */
+const SECRET_NAME = /token|password|passwd|secret|assertion|code/i
+/**
+ * A value shaped like a credential: 24 or more characters of base64, base64url, JWT dots or percent
+ * escapes. One character class, so the test is linear in the value's length.
+ */
+const CREDENTIAL_SHAPE = /^[A-Za-z0-9._~+/=%-]{24,}$/
+/** A UUID, such as a session id in a path: not a credential, and worth keeping in the log. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-/** The request line as logged: a credential in the query string is replaced, never written. */
+function decoded (text: string): string {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '))
+  } catch {
+    return text
+  }
+}
+
+const looksLikeCredential = (text: string): boolean => CREDENTIAL_SHAPE.test(text) && !UUID.test(text)
+
+/**
+ * The request line as logged: credentials a client put where they do not belong are replaced,
+ * never written. Redacted by shape as well as by name, since names can be spelled many ways
+ * (`a[access_token]`, `access%5Ftoken`, `;access_token`): every path segment and query value that
+ * looks like a token, and every query value whose name mentions a secret.
+ */
 export function redactUrl (url: string): string {
-  return url.replace(SECRET_PARAMETERS, '$1[redacted]')
+  const mark = url.indexOf('?')
+  const path = (mark === -1 ? url : url.slice(0, mark)).split('/').map(segment => looksLikeCredential(segment) ? '[redacted]' : segment).join('/')
+  if (mark === -1) return path
+  // `&` and `;` both separate parameters to some parsers; the separators are kept in the split.
+  const query = url.slice(mark + 1).split(/([&;])/).map((part, index) => {
+    if (index % 2 === 1) return part
+    const equals = part.indexOf('=')
+    const name = equals === -1 ? part : part.slice(0, equals)
+    const value = equals === -1 ? '' : part.slice(equals + 1)
+    if (equals === -1) return looksLikeCredential(name) ? '[redacted]' : part
+    return SECRET_NAME.test(decoded(name)) || looksLikeCredential(value) ? `${name}=[redacted]` : part
+  })
+  return `${path}?${query.join('')}`
 }
 
 export function loggerOptions (level: string, stream?: { write (line: string): void }): FastifyServerOptions['logger'] {

@@ -13,7 +13,7 @@ t.test('logs hold no password, token or client secret, and one audit line per lo
   const attempts = [
     { fields: { username: 'johndoe', password: PASSWORD }, status: 200, username: 'johndoe', outcome: 'success' },
     { fields: { username: 'JohnDoe', password: WRONG_PASSWORD }, status: 400, username: 'johndoe', outcome: 'wrong_password' },
-    { fields: { username: 'nobody', password: PASSWORD }, status: 400, username: 'nobody', outcome: 'unknown_user' },
+    { fields: { username: 'nobody', password: PASSWORD }, status: 400, username: undefined, outcome: 'unknown_user' },
     { fields: { username: 'alice', password: PASSWORD }, status: 400, username: 'alice', outcome: 'disabled' }
   ]
   const tokens: string[] = []
@@ -30,7 +30,9 @@ t.test('logs hold no password, token or client secret, and one audit line per lo
   const audit = logs().filter(line => line.audit === 'login')
   t.equal(audit.length, attempts.length, 'exactly one audit line per login attempt')
   attempts.forEach(({ username, outcome }, index) => {
-    t.match(audit[index], { audit: 'login', username, clientAddress: '127.0.0.1', clientId: 'first-party', outcome }, outcome)
+    t.match(audit[index], { audit: 'login', clientAddress: '127.0.0.1', clientId: 'first-party', outcome }, outcome)
+    if (username !== undefined) t.equal(audit[index]?.username, username, `${outcome}: the username of a user`)
+    else t.match(audit[index], { username: undefined, usernameDigest: /^[\w-]{16}$/ }, `${outcome}: a digest of what was typed, never the text`)
   })
 
   // Requests that carry a token or a secret, which must not reach the log either.
@@ -87,4 +89,55 @@ t.test('a token or password sent in the query string is not logged with the requ
   t.notOk(logText().includes(accessToken), 'the access token is not logged')
   t.notOk(logText().includes(encodeURIComponent(PASSWORD)), 'the password is not logged')
   t.match(logText(), '/users/me?access_token=[redacted]&password=[redacted]&keep=1')
+})
+
+t.test('credentials anywhere in the URL are redacted by their shape, however their parameter is spelled', async t => {
+  const { app, logText } = await build(t)
+  await addUser(app.authStore, 'johndoe')
+  const { access_token: accessToken, refresh_token: refreshToken = '' } = await login(app, 'johndoe')
+  const urls = [
+    `/users/me?a[access_token]=${accessToken}`,
+    `/users/me?x;access_token=${accessToken}`,
+    `/users/me?access%5Ftoken=${accessToken}`,
+    `/users/me?t=${refreshToken}`,
+    `/users/${accessToken}/items`,
+    `/users/me/${refreshToken}`,
+    `/status?ACCESS_TOKEN=short&keep=1`
+  ]
+  for (const url of urls) await app.inject({ url })
+  const text = logText()
+  t.notOk(text.includes(accessToken), 'no access token')
+  t.notOk(text.includes(accessToken.split('.')[2] ?? ''), 'no access token signature')
+  t.notOk(text.includes(refreshToken), 'no refresh token')
+  t.notOk(text.includes('short'), 'a value under a secret name, however short')
+  t.match(text, '/status?ACCESS_TOKEN=[redacted]&keep=1')
+  t.match(text, '/users/[redacted]/items')
+  t.match(text, '/users/me?a[access_token]=[redacted]')
+})
+
+t.test('a password typed into the username field of an unknown user is not logged', async t => {
+  const { app, logs, logText } = await build(t)
+  const typedByMistake = 'my very secret password in the wrong field'
+  for (let attempt = 0; attempt < 2; attempt++) {
+    t.equal((await token(app, { grant_type: 'password', username: typedByMistake, password: 'x' })).statusCode, 400)
+  }
+  t.notOk(logText().includes(typedByMistake), 'not written')
+  const digests = logs().filter(line => line.audit === 'login').map(line => line.usernameDigest)
+  t.equal(digests.length, 2)
+  t.equal(digests[0], digests[1], 'the same text gives the same digest, so repeated attempts can be told')
+})
+
+t.test('refusals of a rate-limited address are counted into one line a minute, not written each', async t => {
+  const { app, logs } = await build(t)
+  for (let attempt = 0; attempt < 10; attempt++) await token(app, { grant_type: 'password', username: 'nobody', password: WRONG_PASSWORD })
+  for (let attempt = 0; attempt < 500; attempt++) {
+    t.equal((await token(app, { grant_type: 'password', username: 'nobody', password: WRONG_PASSWORD })).statusCode, 429)
+  }
+  const refused = logs().filter(line => line.audit === 'login' && line.outcome === 'rate_limited')
+  t.equal(refused.length, 1, 'one line for 500 refusals within a minute')
+  t.match(refused[0], { clientAddress: '127.0.0.1', repeated: 0 })
+  await app.close()
+  const summary = logs().filter(line => line.audit === 'login' && line.outcome === 'rate_limited')
+  t.equal(summary.length, 2, 'the refusals counted since are written when the server closes')
+  t.match(summary[1], { clientAddress: '127.0.0.1', repeated: 499 })
 })

@@ -14,19 +14,18 @@ import type { Client, User } from '../../store/types.js'
 import type { EndpointOptions } from './endpoints.js'
 import { addSecurityScheme } from './openapi.js'
 import { FORM_BODY_LIMIT, noStore } from './form.js'
+import { LoginAudit } from './audit.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
 const BAD_CREDENTIALS = 'Invalid username or password'
 const BAD_REFRESH_TOKEN = 'The refresh token is invalid, expired, spent or revoked'
 
-type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'disabled' | 'invalid_scope' | 'rate_limited'
-
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
   const { store, hasher, accessTokens, limiter, revocations, scopes: catalogue, lifetimes } = options
 
-  function audit (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
-    request.log.info({ audit: 'login', username, clientAddress: request.ip, clientId, outcome }, 'login attempt')
-  }
+  const logins = new LoginAudit(fastify.log)
+  fastify.addHook('onClose', async () => logins.close())
+  const audit = logins.attempt.bind(logins)
 
   /** Issues an access token in the family `familyId`, which ends it if revoked; `refreshToken` is the family's newest. */
   function respond (user: User, client: Client, familyId: string, scopes: string[], refreshToken: string): TokenResponse {
