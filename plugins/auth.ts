@@ -77,9 +77,11 @@ declare module 'fastify' {
   }
 }
 
+// `request.user` is declared through @fastify/jwt's FastifyJWT, not on FastifyRequest directly, so
+// that a host's own @fastify/jwt and this plugin declare it once between them. Only `user`: the
+// payload a host signs its own tokens with stays the host's.
 declare module '@fastify/jwt' {
   interface FastifyJWT {
-    payload: AccessTokenClaims
     user: AuthUser
   }
 }
