@@ -306,7 +306,7 @@ t.test('wrong users-API and Redis options fail ready() naming them', async t => 
   const cases: Array<{ name: string, options: Record<string, unknown>, message: RegExp }> = [
     { name: 'passwordMinLength below 8', options: { ...OPTIONS, passwordMinLength: 7 }, message: /option "passwordMinLength" must be an integer from 8 to 1024; received 7/ },
     { name: 'redis not a redis:// URL', options: { ...OPTIONS, redis: 'http://cache' }, message: /option "redis" must be a redis:\/\/ URL or an ioredis client/ },
-    { name: 'a redis object that is no client', options: { ...OPTIONS, redis: { get: () => null } }, message: /option "redis" lacks the Redis client methods pipeline, del/ },
+    { name: 'a redis object that is no client', options: { ...OPTIONS, redis: { get: () => null } }, message: /option "redis" lacks the Redis client methods pipeline, eval, del, ping/ },
     { name: 'a store URL of an unknown scheme', options: { ...OPTIONS, store: 'mysql://user:hunter2@db/auth' }, message: /^oauth2-password: option "store" has the scheme 'mysql:'/ }
   ]
   for (const { name, options, message } of cases) {

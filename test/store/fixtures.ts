@@ -46,7 +46,7 @@ export function withQuery (url: string, query: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}${query}`
 }
 
-const storeModule = pathToFileURL(fileURLToPath(new URL('../../store/index.ts', import.meta.url))).href
+const storeModule = (name: string): string => JSON.stringify(pathToFileURL(fileURLToPath(new URL(`../../store/${name}.ts`, import.meta.url))).href)
 
 /**
  * Starts one process per name that loads the stores, writes 'ready', then runs `body` with
@@ -55,7 +55,9 @@ const storeModule = pathToFileURL(fileURLToPath(new URL('../../store/index.ts', 
 export function startWorkers (t: Teardown, names: string[], body: string) {
   const script = `
     import { createInterface } from 'node:readline'
-    const { SqliteStore, SqliteWorkerStore, PostgresStore } = await import(${JSON.stringify(storeModule)})
+    const { SqliteWorkerStore } = await import(${storeModule('index')})
+    const { SqliteStore } = await import(${storeModule('sqlite')})
+    const { PostgresStore } = await import(${storeModule('postgres')})
     const name = process.env.WORKER_NAME
     const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]()
     process.stdout.write('ready\\n')
