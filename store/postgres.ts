@@ -50,6 +50,33 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
   ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
 `
 
+/**
+ * A refresh token's rotation in one statement, so that it costs one round trip. The row lock makes
+ * a concurrent rotation of the same token wait until this one commits; under READ COMMITTED it then
+ * reads the token as this one left it, spent, and neither spends it nor adds a token. $1 the token's
+ * hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5 now.
+ */
+const ROTATE_REFRESH_TOKEN = `
+  WITH found AS (
+    SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
+    FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+    WHERE t.hash = $1
+    FOR UPDATE OF t
+  ), spent AS (
+    UPDATE refresh_tokens t SET spent_at = $5 FROM found
+    WHERE t.hash = found.hash AND found.spent_at IS NULL AND found.revoked_at IS NULL
+      AND found.expires_at > $5 AND found.token_expires_at > $5
+    RETURNING t.family_id
+  ), added AS (
+    INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at)
+    SELECT $2, found.id, $3, least($4::bigint, found.expires_at), NULL FROM found JOIN spent ON spent.family_id = found.id
+    RETURNING hash
+  )
+  SELECT found.*, (SELECT count(*) FROM added) AS rotated FROM found
+`
+
+type RotationRow = RefreshTokenWithFamilyRow & { rotated: number }
+
 const INSERT_REFRESH_TOKEN = `
   INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, NULL)
 `
@@ -75,10 +102,13 @@ interface Connections {
  */
 export class PostgresStore implements Store {
   readonly #pool: Connections
+  /** Whether every connection of the pool runs its statements READ COMMITTED, as the store's own pool does. */
+  readonly #readCommitted: boolean
   #ended: Promise<void> | undefined
 
-  private constructor (pool: Connections) {
+  private constructor (pool: Connections, readCommitted: boolean) {
     this.#pool = pool
+    this.#readCommitted = readCommitted
   }
 
   /**
@@ -107,7 +137,7 @@ export class PostgresStore implements Store {
         }
       },
       end: async () => { closed = true }
-    })
+    }, false)
     await store.#migrate(null)
     return store
   }
@@ -125,12 +155,14 @@ export class PostgresStore implements Store {
       // An unreachable server fails a query in 10 s rather than after the operating system's timeout.
       connectionTimeoutMillis: 10_000,
       // The pool awaits this before it hands a new connection out, so that no query runs in another schema.
-      onConnect: async client => { await client.query(setSearchPath) }
+      // READ COMMITTED whatever the server's default, so that a statement that waited for a row lock
+      // reads what the lock's holder committed (rotateRefreshToken relies on it).
+      onConnect: async client => { await client.query(`${setSearchPath}; SET default_transaction_isolation TO 'read committed'`) }
     })
     // The pool drops an idle connection that fails and opens another when needed; without a listener
     // that failure would be an uncaught 'error' event, which ends the process.
     pool.on('error', () => {})
-    const store = new PostgresStore(pool)
+    const store = new PostgresStore(pool, true)
     try {
       await store.#migrate(schema)
     } catch (err) {
@@ -283,23 +315,21 @@ export class PostgresStore implements Store {
   }
 
   async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
-    return await this.#transaction(async client => {
-      // The row lock makes a concurrent rotation of the same token wait here until this one ends,
-      // and then read the token as this one left it: spent.
-      const { rows } = await client.query<RefreshTokenWithFamilyRow>(`${SELECT_REFRESH_TOKEN_WITH_FAMILY} FOR UPDATE OF t`, [hash])
-      const row = rows[0]
-      if (row === undefined) return { outcome: 'invalid' }
-      const family = rowToRefreshFamily(row)
-      if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
-      // Before the expiry check, so that reuse of a spent token is reported however old it is.
-      if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
-      if (row.token_expires_at <= now) return { outcome: 'invalid' }
-      // The row is locked since the lookup, so the token is still live; throwing rolls back all of it.
-      const spent = await client.query('UPDATE refresh_tokens SET spent_at = $1 WHERE hash = $2 AND spent_at IS NULL', [now, hash])
-      if (spent.rowCount !== 1) throw new Error('the refresh token was spent during its rotation')
-      await client.query(INSERT_REFRESH_TOKEN, refreshTokenValues(next, family))
-      return { outcome: 'rotated', family }
-    })
+    const values = [hash, next.hash, next.createdAt, next.expiresAt, now]
+    // One round trip where every statement runs READ COMMITTED (the store's own pool); on a host's
+    // pool, whose default may be stricter, inside a transaction that says so.
+    const { rows } = this.#readCommitted
+      ? await this.#query<RotationRow>(ROTATE_REFRESH_TOKEN, values)
+      : await this.#transaction(async client => await client.query<RotationRow>(ROTATE_REFRESH_TOKEN, values))
+    const row = rows[0]
+    if (row === undefined) return { outcome: 'invalid' }
+    const family = rowToRefreshFamily(row)
+    if (row.rotated > 0) return { outcome: 'rotated', family }
+    if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
+    // Before the expiry check, so that reuse of a spent token is reported however old it is.
+    if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
+    if (row.token_expires_at <= now) return { outcome: 'invalid' }
+    throw new Error('the refresh token was live and yet not rotated')
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
