@@ -9,7 +9,7 @@ import { Status } from '../schemas/users.js'
 // measures. It runs in its own process, so that the load generator never shares its event loop.
 
 const config = loadConfig(process.env)
-const server = Fastify({ logger: loggerOptions(config.LOG_LEVEL) })
+const server = Fastify({ logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY })
 await server.register(fp(app), { config })
 
 // `GET /status` minus `authenticate`: same schema, same serializer, same hooks, same answer.
