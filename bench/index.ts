@@ -19,7 +19,7 @@ import { newRefreshToken } from '../tokens/refresh.js'
 import { load, merge, paced, spread, unexpected, type LoadResult, type Spread } from './load.js'
 import { mib, table, type Row } from './report.js'
 
-// `npm run bench` (issue 5): the real server with its SQLite store, in a child process, loaded by
+// `npm run bench`: the real server with its SQLite store, in a child process, loaded by
 // autocannon from this one. Progress goes to stderr, the report to stdout; with --json, one JSON
 // object is the very last line.
 
@@ -77,7 +77,7 @@ const PROBE_RATE = 200
 const PROBE_IN_FLIGHT = 16
 /** Seconds the login flood runs before the probe starts, so that every hashing slot is taken. */
 const FLOOD_RAMP = 0.5
-/** Wrong passwords per existing user: fewer than the 10 in a row that lock a username from one address (SPEC §9). */
+/** Wrong passwords per existing user: fewer than the 10 in a row that lock a username from one address (docs/contract.md §9). */
 const FAILURES_PER_USER = 9
 /** app.ts passes no `hashing` option, so the server hashes with the PasswordHasher's defaults. */
 const HASHING = new PasswordHasher()

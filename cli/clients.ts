@@ -5,7 +5,7 @@ import { CliError, EXIT, UsageError, parseCommandLine, type CommandGroup } from 
 import { secretReader } from './input.js'
 import { formatTable, quote, scopesOption } from './users.js'
 
-// `oauth2-password client …` (SPEC §7): registered clients, confidential (with a secret) or public.
+// `oauth2-password client …` (docs/contract.md §7): registered clients, confidential (with a secret) or public.
 
 /** A secret a person could remember is a password; a client's should come from a random generator. */
 const SECRET_MIN_LENGTH = 32

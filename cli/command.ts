@@ -4,7 +4,7 @@ import type { Store } from '../store/index.js'
 
 // What a command group is made of, so that cli/index.ts dispatches and documents every group alike.
 
-/** SPEC §7's exit codes, and one for failures it does not name so that scripts never mistake them for those. */
+/** docs/contract.md §7's exit codes, and one for failures it does not name so that scripts never mistake them for those. */
 export const EXIT = { ok: 0, conflict: 1, usage: 2, failure: 3 } as const
 
 /** A failure reported as one line on stderr, ending the process with `exitCode`. */

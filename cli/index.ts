@@ -6,7 +6,7 @@ import { userCommands } from './users.js'
 import { clientCommands } from './clients.js'
 import { keyCommands } from './keys.js'
 
-// `oauth2-password` (SPEC §7): `<group> <command> [arguments]`, a new group being one more entry in `groups`.
+// `oauth2-password` (docs/contract.md §7): `<group> <command> [arguments]`, a new group being one more entry in `groups`.
 
 const NAME = 'oauth2-password'
 

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance } from 'fastify'
 
-/** The version of the HTTP contract (../shared/SPEC.md) that the document describes. */
+/** The version of the HTTP contract (docs/contract.md) that the document describes. */
 const API_VERSION = '1.0.0'
 
 /**
@@ -42,7 +42,7 @@ async function docs (fastify: FastifyInstance): Promise<void> {
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => typeof json.$id === 'string' ? json.$id : `def-${i}` },
     // Fastify serves an autoloaded folder's `/` route at both `/users/me` and `/users/me/`, and
     // hands the onRoute hooks the options of the second: the document names the first, the one
-    // SPEC §2 names. No route of this server is declared with a trailing slash.
+    // docs/contract.md §2 names. No route of this server is declared with a trailing slash.
     transform: ({ schema, url }) => ({ schema, url: url.length > 1 && url.endsWith('/') ? url.slice(0, -1) : url })
   })
   await fastify.register(swaggerUi, {

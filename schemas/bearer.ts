@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { documented, header } from './responses.js'
 
-/** Fastify's error object, the body of every refusal of a protected route (SPEC §4). */
+/** Fastify's error object, the body of every refusal of a protected route (docs/contract.md §4). */
 // Every field optional and extra ones kept: the schema documents the error, and it also becomes the
 // serializer of a host's protected routes, whose own error handler may answer with another shape.
 export const BearerErrorResponse = Type.Object({

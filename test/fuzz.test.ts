@@ -4,7 +4,7 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { build, addUser, login, PASSWORD } from './helper.js'
 import { hashClientSecret } from '../tokens/client-secrets.js'
 
-// Issue 6, item 4: random form bodies, headers and tokens sent to every route. Whatever comes in,
+// random form bodies, headers and tokens sent to every route. Whatever comes in,
 // no 5xx, every error in the contract's shape, and nothing submitted handed back.
 // A failure prints fast-check's counterexample and the `path` that replays it with the same seed.
 
@@ -58,7 +58,7 @@ function parse (body: string): unknown {
 }
 
 /**
- * Throws unless the answer keeps the contract: below 500, the error shapes of SPEC §3 and §4, and
+ * Throws unless the answer keeps the contract: below 500, the error shapes of docs/contract.md §3 and §4, and
  * none of `submitted` in it. The tokens /token mints are the server's own and are only checked
  * not to be one it was sent (a refresh must rotate).
  */

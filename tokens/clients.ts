@@ -4,7 +4,7 @@ import type { LoginLimiter } from '../limits/login.js'
 import { hashClientSecret, isArgon2ClientSecret, verifyClientSecret } from './client-secrets.js'
 import { invalidClient, invalidRequest, tooManyAttempts } from './errors.js'
 
-/** The built-in public client that a request naming no client logs in through (SPEC §3). */
+/** The built-in public client that a request naming no client logs in through (docs/contract.md §3). */
 export const FIRST_PARTY = 'first-party'
 
 export interface ClientCredentials {

@@ -38,7 +38,7 @@ export const unsupportedGrantType = (description: string): OAuthError => new OAu
 export const invalidClient = (description: string, usedBasic: boolean): OAuthError =>
   new OAuthError('invalid_client', description, 401, usedBasic ? { 'www-authenticate': 'Basic realm="token", charset="UTF-8"' } : {})
 
-/** SPEC §3: too many failed logins; RFC 6749 has no code of its own for it. */
+/** docs/contract.md §3: too many failed logins; RFC 6749 has no code of its own for it. */
 export const tooManyAttempts = (retryAfter: number): OAuthError =>
   new OAuthError('invalid_request', 'Too many failed login attempts; retry later', 429, { 'retry-after': String(retryAfter) })
 

@@ -7,7 +7,7 @@ export function isScopeToken (scope: string): boolean {
   return SCOPE_TOKEN.test(scope)
 }
 
-/** Parses a space-delimited `scope` parameter; absent or empty means none asked (SPEC §9). */
+/** Parses a space-delimited `scope` parameter; absent or empty means none asked (docs/contract.md §9). */
 export function parseScope (scope: string | undefined): string[] {
   if (scope === undefined || scope === '') return []
   const scopes = scope.split(' ')

@@ -45,7 +45,7 @@ t.test('/docs/json', async t => {
     t.doesNotThrow(() => validator.resolveRefs())
   })
 
-  t.test('documents exactly the routes of SPEC §2, §3 and §5, as SPEC names them', async t => {
+  t.test('documents exactly the routes of docs/contract.md §2, §3 and §5, as the contract names them', async t => {
     t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...UNPROTECTED].sort())
   })
 
@@ -153,7 +153,7 @@ t.test('a protected route\'s refusal still has Fastify\'s four fields, now that 
   })
 })
 
-t.test('Swagger UI\'s login, with its default `Authorization: Basic Og==`, gets tokens (SPEC §3)', async t => {
+t.test('Swagger UI\'s login, with its default `Authorization: Basic Og==`, gets tokens (docs/contract.md §3)', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
   const response = await app.inject({

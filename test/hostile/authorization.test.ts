@@ -1,7 +1,7 @@
 import t from 'tap'
 import { build, addUser, login } from '../helper.js'
 
-// Issue 6, item 3: Authorization headers on the protected routes, by the rows of SPEC §4.
+// Authorization headers on the protected routes, by the rows of docs/contract.md §4.
 // test/routes/protected.test.ts has the plainer ones (no header, Basic, several spaces, case).
 
 const REALM = 'Bearer realm="http://127.0.0.1:3000"'
@@ -9,7 +9,7 @@ const INVALID_REQUEST = new RegExp(`^${REALM}, error="invalid_request", error_de
 
 type Row = 'missing' | 'malformed' | 'accepted'
 
-t.test('hostile Authorization headers (issue 6, item 3)', async t => {
+t.test('hostile Authorization headers', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
   const { access_token: token } = await login(app, 'johndoe')
@@ -30,7 +30,7 @@ t.test('hostile Authorization headers (issue 6, item 3)', async t => {
     { name: 'a trailing tab', authorization: `Bearer ${token}\t`, row: 'accepted' },
     { name: 'bEaReR in mixed case', authorization: `bEaReR ${token}`, row: 'accepted' },
 
-    // A Bearer header that is not `Bearer <b64token>` is malformed (SPEC §4, §9): 400 invalid_request.
+    // A Bearer header that is not `Bearer <b64token>` is malformed (docs/contract.md §4, §9): 400 invalid_request.
     { name: 'two Authorization headers, the first empty', authorization: ['', `Bearer ${token}`], row: 'malformed' },
     { name: 'two Authorization headers, the second empty', authorization: [`Bearer ${token}`, ''], row: 'malformed' },
     { name: 'two credentials in one header, comma-separated', authorization: `Bearer ${token}, Basic Og==`, row: 'malformed' },

@@ -4,7 +4,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, addUser, PASSWORD } from '../helper.js'
 import { hashClientSecret } from '../../tokens/client-secrets.js'
 
-// Issue 6, item 2: hostile requests to POST /token, each answered with the SPEC §3 error it names,
+// hostile requests to POST /token, each answered with the docs/contract.md §3 error it names,
 // in RFC 6749 §5.2's format. test/routes/token.test.ts has the plainer cases.
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -38,7 +38,7 @@ function assertOAuthError (t: Test, response: LightMyRequestResponse, status: nu
   t.notMatch(response.body, PASSWORD, 'the password is never echoed')
 }
 
-t.test('hostile token requests (issue 6, item 2)', async t => {
+t.test('hostile token requests', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
   await app.authStore.createClient({ id: CLIENT, secretHash: hashClientSecret(SECRET), scopes: ['me', 'items'], createdAt: Date.now() })
@@ -171,7 +171,7 @@ t.test('hostile token requests (issue 6, item 2)', async t => {
     { name: 'Basic and an empty client_id in the body', request: { payload: form(passwordGrant({ client_id: '' })), headers: { authorization: basic(CLIENT, SECRET) } } },
     { name: 'an unknown parameter and an empty key', request: { payload: `${grant}&foo=bar&=x&&` } },
     { name: 'a form content type in capitals', request: { payload: grant, headers: { 'content-type': 'APPLICATION/X-WWW-FORM-URLENCODED' } } },
-    // Look-alikes that NFKC folds together are one username (SPEC §7), and one password (NIST SP 800-63B-4).
+    // Look-alikes that NFKC folds together are one username (docs/contract.md §7), and one password (NIST SP 800-63B-4).
     { name: 'the username in mathematical bold', request: { payload: form(passwordGrant({ username: '𝐣𝐨𝐡𝐧𝐝𝐨𝐞' })) } },
     { name: 'the username with a circled j', request: { payload: form(passwordGrant({ username: 'ⓙohndoe' })) } },
     { name: 'the password in full-width letters', request: { payload: form(passwordGrant({ password: PASSWORD.replace('correct', 'ｃｏｒｒｅｃｔ') })) } }

@@ -7,8 +7,8 @@ import { generateSigningKey } from '../../tokens/keys.js'
 import { withLowS } from '../../tokens/access.js'
 import type { SigningKey } from '../../store/types.js'
 
-// Issue 6, item 1: every hostile access token, on the protected routes and on the endpoints that
-// take a token in the body. SPEC §4 makes a bad token 401 invalid_token and a malformed header 400.
+// every hostile access token, on the protected routes and on the endpoints that
+// take a token in the body. docs/contract.md §4 makes a bad token 401 invalid_token and a malformed header 400.
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 const REALM = 'Bearer realm="http://127.0.0.1:3000"'
@@ -17,7 +17,7 @@ const INVALID_REQUEST = new RegExp(`^${REALM}, error="invalid_request", error_de
 const RESOURCE_SERVER = 'resource-server'
 const SECRET = 'secret of the resource server'
 const BASIC = `Basic ${Buffer.from(`${RESOURCE_SERVER}:${SECRET.replaceAll(' ', '+')}`).toString('base64')}`
-/** "16 KB" of issue 6: the most RFC 7009 and 7662 requests here accept in `token` (schemas/oauth.ts). */
+/** "16 KB": the most RFC 7009 and 7662 requests here accept in `token` (schemas/oauth.ts). */
 const LARGE = 16 * 1024
 
 type Json = Record<string, unknown>
@@ -94,7 +94,7 @@ function assertMalformed (t: Test, response: LightMyRequestResponse): void {
 const post = async (app: FastifyInstance, url: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
   await app.inject({ method: 'POST', url, payload: new URLSearchParams(fields).toString(), headers: { ...FORM, ...headers } })
 
-t.test('hostile access tokens (issue 6, item 1)', async t => {
+t.test('hostile access tokens', async t => {
   const { app } = await build(t)
   await app.authStore.createClient({
     id: RESOURCE_SERVER, secretHash: hashClientSecret(SECRET), scopes: ['me', 'items'], createdAt: Date.now()
@@ -148,7 +148,7 @@ t.test('hostile access tokens (issue 6, item 1)', async t => {
       token: `${headerPart}.${payloadPart}.${Buffer.from(signaturePart, 'base64url').toString('base64')}`
     },
     { name: 'not base64url: a ~ in the payload', token: `${headerPart}.~${payloadPart.slice(1)}.${signaturePart}` },
-    // Characters outside b64token make the Authorization header malformed (SPEC §4): 400 invalid_request.
+    // Characters outside b64token make the Authorization header malformed (docs/contract.md §4): 400 invalid_request.
     { name: 'not base64url: a * in the payload', token: `${headerPart}.*${payloadPart.slice(1)}.${signaturePart}`, status: 400 },
     { name: 'not base64url: percent-encoded', token: `${headerPart}.${payloadPart}.%${signaturePart.slice(1)}`, status: 400 },
     {

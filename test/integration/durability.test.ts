@@ -8,7 +8,7 @@ import { hashRefreshToken } from '../../tokens/refresh.js'
 import { PASSWORD, addUser } from '../helper.js'
 import { POSTGRES_URL, bearer, cli, freshSchema, kill, startServer, token, withPostgres, type Server } from './helper.js'
 
-// Issue 4, item 6: the server SIGKILLed in the middle of a burst of user creations, logins and
+// the server SIGKILLed in the middle of a burst of user creations, logins and
 // refreshes loses no write it acknowledged, and leaves no refresh family half rotated.
 
 const SEED_USERS = 3

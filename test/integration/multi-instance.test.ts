@@ -11,14 +11,14 @@ import {
   POSTGRES_URL, REDIS_URL, bearer, call, cli, freshSchema, startServer, token, unique, withPostgres, type Answer, type Server
 } from './helper.js'
 
-// Issue 4, item 4: two server processes on two ports sharing one PostgreSQL schema and one Redis
+// two server processes on two ports sharing one PostgreSQL schema and one Redis
 // behave as one server (README "Production: PostgreSQL, Redis, several instances").
 
 const SKIP = POSTGRES_URL === '' || REDIS_URL === '' ? 'TEST_POSTGRES_URL/TEST_REDIS_URL not set: multi-instance tests skipped' : false
 const WRONG_PASSWORD = 'not the password of this user'
-/** SPEC §9: failures in a row for one username from one address before 429. */
+/** docs/contract.md §9: failures in a row for one username from one address before 429. */
 const PAIR_LIMIT = 10
-/** SPEC §9: how soon every instance refuses an access token revoked on one of them. */
+/** docs/contract.md §9: how soon every instance refuses an access token revoked on one of them. */
 const REVOCATION_DELAY_MS = 1000
 
 /**

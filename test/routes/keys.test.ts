@@ -5,7 +5,7 @@ import { build, addUser, login, me } from '../helper.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 
 const ISSUER = 'http://127.0.0.1:3000'
-/** SPEC §9: `keys rotate` reaches running instances within five seconds. */
+/** docs/contract.md §9: `keys rotate` reaches running instances within five seconds. */
 const REACH = 5000
 
 /** The header of a JWT, unverified. */

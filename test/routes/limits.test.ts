@@ -7,7 +7,7 @@ import { build, addUser, PASSWORD } from '../helper.js'
 
 const WRONG_PASSWORD = 'not the password of anyone here'
 const ADDRESS = '203.0.113.7'
-/** SPEC §9: the default limit of failures in a row for one username from one address. */
+/** docs/contract.md §9: the default limit of failures in a row for one username from one address. */
 const PAIR_LIMIT = 10
 /** The default window, in seconds. */
 const WINDOW = 15 * 60
@@ -34,7 +34,7 @@ async function failTimes (t: Test, app: FastifyInstance, username: string, times
   }
 }
 
-/** SPEC §3: 429, a Retry-After in whole seconds within the window, no-store, and exactly `error` and `error_description`. */
+/** docs/contract.md §3: 429, a Retry-After in whole seconds within the window, no-store, and exactly `error` and `error_description`. */
 function assertTooMany (t: Test, response: LightMyRequestResponse): void {
   t.equal(response.statusCode, 429, response.body)
   const retryAfter = response.headers['retry-after']

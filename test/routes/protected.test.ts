@@ -58,7 +58,7 @@ function assertBearerError (t: Test, response: LightMyRequestResponse, status: n
 const INVALID_TOKEN = new RegExp(`^${REALM}, error="invalid_token", error_description="[^"\\\\]+"$`)
 const INVALID_REQUEST = new RegExp(`^${REALM}, error="invalid_request", error_description="[^"\\\\]+"$`)
 
-t.test('demo routes (SPEC §2)', async t => {
+t.test('demo routes (docs/contract.md §2)', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe', { email: 'johndoe@example.com', fullName: 'John Doe' })
   await addUser(app.authStore, 'alice', { scopes: ['me', 'items'] })
@@ -130,7 +130,7 @@ t.test('GET /health answers 503 when the store does not answer, and says so', as
   t.match(line, { level: 50, err: { message: 'connection refused' } })
 })
 
-t.test('the Authorization header (SPEC §4, §9)', async t => {
+t.test('the Authorization header (docs/contract.md §4, §9)', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
   const { access_token: token } = await login(app, 'johndoe')
@@ -186,7 +186,7 @@ t.test('the Authorization header (SPEC §4, §9)', async t => {
   }
 })
 
-t.test('invalid access tokens are 401 invalid_token, never 500 (SPEC §4, §6)', async t => {
+t.test('invalid access tokens are 401 invalid_token, never 500 (docs/contract.md §4, §6)', async t => {
   const { app } = await build(t)
   const key = await serverKey(app)
   const otherKey = generateSigningKey('ES256')
@@ -337,7 +337,7 @@ t.test('a token without a scope the route needs is 403 insufficient_scope', asyn
   }
 })
 
-t.test('the access token (SPEC §6)', async t => {
+t.test('the access token (docs/contract.md §6)', async t => {
   const { app } = await build(t)
   const user = await addUser(app.authStore, 'johndoe')
   const before = Math.floor(Date.now() / 1000)

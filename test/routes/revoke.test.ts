@@ -177,7 +177,7 @@ t.test('a client can revoke only its own tokens (RFC 7009 §2.1)', async t => {
   })
 })
 
-t.test('a revocation reaches every instance that shares the store within one second (SPEC §9)', async t => {
+t.test('a revocation reaches every instance that shares the store within one second (docs/contract.md §9)', async t => {
   const file = join(t.testdir(), 'auth.db')
   const a = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app
   const b = (await build(t, { DATABASE_URL: `sqlite:${file}` })).app

@@ -82,7 +82,7 @@ t.test('password grant: the first-party client named in the body logs in', async
   t.equal(response.statusCode, 200, response.body)
 })
 
-t.test('password grant: errors (SPEC §3)', async t => {
+t.test('password grant: errors (docs/contract.md §3)', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe', { scopes: ['me'] })
   const form = (fields: Record<string, string>): string => new URLSearchParams(fields).toString()
