@@ -158,6 +158,7 @@ const STORE_METHODS = Object.keys({
   revokeAccessToken: true,
   revocationsSince: true,
   prune: true,
+  useDPoPProof: true,
   createClient: true,
   findClient: true,
   setClientSecret: true,
