@@ -50,6 +50,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     algorithm: config.JWT_ALGORITHM,
     signingKeySecret: config.SIGNING_KEY_SECRET,
     redis: config.REDIS_URL,
+    dpopRequired: config.DPOP_REQUIRED,
     argon2: {
       memoryCost: config.ARGON2_MEMORY_COST,
       timeCost: config.ARGON2_TIME_COST,
