@@ -106,6 +106,8 @@ export async function verifyProof (proof: string, request: ProofRequest): Promis
   if (typeof header.alg !== 'string' || !ALGORITHMS.has(header.alg)) {
     throw new DPoPProofError('The DPoP proof is signed with an algorithm this server does not accept')
   }
+  // RFC 9449 defines no header extension: any crit names one this server cannot honour (RFC 7515 §4.1.11).
+  if (header.crit !== undefined) throw new DPoPProofError('The DPoP proof has a crit header this server does not understand')
   const jwk = header.jwk
   if (!isObject(jwk)) throw new DPoPProofError('The DPoP proof carries no jwk')
   if (PRIVATE_MEMBERS.some(member => Object.hasOwn(jwk, member))) throw new DPoPProofError('The DPoP proof\'s jwk is not a public key')
@@ -113,7 +115,7 @@ export async function verifyProof (proof: string, request: ProofRequest): Promis
   let claims: Record<string, unknown>
   try {
     // jose imports the header's jwk as the key (refusing a private one, a symmetric one, one that
-    // does not fit alg, and RSA under 2048 bits), verifies the signature, and refuses an unknown crit.
+    // does not fit alg, and RSA under 2048 bits) and verifies the signature and the claims' types.
     ({ payload: claims } = await jwtVerify(proof, EmbeddedJWK, {
       algorithms: [...DPOP_ALGORITHMS],
       typ: DPOP_PROOF_TYPE,
