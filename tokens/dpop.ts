@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type JWK } from 'jose'
+import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, jwtVerify, type CryptoKey, type JWK, type JWSHeaderParameters } from 'jose'
+import { ExpiringCache } from './cache.js'
 
 // DPoP proofs (RFC 9449 §4): a JWT the client signs, for each request, with a key of its own whose
 // public half travels in the header. jose (panva) verifies the signature with that embedded key and
@@ -30,6 +31,11 @@ const MAX_JTI_LENGTH = 256
  */
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv']
 const ALGORITHMS: ReadonlySet<string> = new Set(DPOP_ALGORITHMS)
+/**
+ * How long a client's key, imported, is kept for its next proofs: a client signs every request with
+ * one key, and importing it (WebCrypto) and hashing its thumbprint cost as much as the signature check.
+ */
+const KEY_CACHE_TTL = 10 * 60_000
 
 /**
  * A proof that fails a check. The message says which check in words a client may read, in the
@@ -89,69 +95,86 @@ function isObject (value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Checks a proof against the request it came with (RFC 9449 §4.3, steps 2 to 11 and the `ath` of
- * §7.1); the caller checks that its `jti` was not seen before and, on a protected route, that `jkt`
- * is the one the access token is bound to. Throws DPoPProofError for any failure.
+ * Checks proofs against the requests they came with (RFC 9449 §4.3, steps 2 to 11 and the `ath` of
+ * §7.1); the caller checks that a proof's `jti` was not seen before and, on a protected route, that
+ * its `jkt` is the one the access token is bound to.
  */
-export async function verifyProof (proof: string, request: ProofRequest): Promise<VerifiedProof> {
-  if (proof.length > MAX_PROOF_LENGTH) throw new DPoPProofError('The DPoP proof is too long')
-  let header: Record<string, unknown>
-  try {
-    header = decodeProtectedHeader(proof) as Record<string, unknown>
-  } catch {
-    throw new DPoPProofError('The DPoP proof is not a signed JWT')
-  }
-  // Checked here rather than left to jwtVerify, so that each failure has its own description.
-  if (header.typ !== DPOP_PROOF_TYPE) throw new DPoPProofError('The DPoP proof\'s typ is not dpop+jwt')
-  if (typeof header.alg !== 'string' || !ALGORITHMS.has(header.alg)) {
-    throw new DPoPProofError('The DPoP proof is signed with an algorithm this server does not accept')
-  }
-  // RFC 9449 defines no header extension: any crit names one this server cannot honour (RFC 7515 §4.1.11).
-  if (header.crit !== undefined) throw new DPoPProofError('The DPoP proof has a crit header this server does not understand')
-  const jwk = header.jwk
-  if (!isObject(jwk)) throw new DPoPProofError('The DPoP proof carries no jwk')
-  if (PRIVATE_MEMBERS.some(member => Object.hasOwn(jwk, member))) throw new DPoPProofError('The DPoP proof\'s jwk is not a public key')
+export class ProofVerifier {
+  /** By a digest of the algorithm and the jwk as sent: the key jose imported from that jwk, and its thumbprint. */
+  readonly #keys = new ExpiringCache<string, { key: CryptoKey, jkt: string }>(KEY_CACHE_TTL)
 
-  let claims: Record<string, unknown>
-  try {
-    // jose imports the header's jwk as the key (refusing a private one, a symmetric one, one that
-    // does not fit alg, and RSA under 2048 bits) and verifies the signature and the claims' types.
-    ({ payload: claims } = await jwtVerify(proof, EmbeddedJWK, {
-      algorithms: [...DPOP_ALGORITHMS],
-      typ: DPOP_PROOF_TYPE,
-      requiredClaims: ['jti', 'htm', 'htu', 'iat'],
-      currentDate: new Date(request.now)
-    }))
-  } catch (error) {
-    throw new DPoPProofError(joseProblem(error))
+  /** Resolves to what the proof says once every check passed; throws DPoPProofError for any failure. */
+  async verify (proof: string, request: ProofRequest): Promise<VerifiedProof> {
+    if (proof.length > MAX_PROOF_LENGTH) throw new DPoPProofError('The DPoP proof is too long')
+    let header: Record<string, unknown>
+    try {
+      header = decodeProtectedHeader(proof) as Record<string, unknown>
+    } catch {
+      throw new DPoPProofError('The DPoP proof is not a signed JWT')
+    }
+    // Checked here rather than left to jwtVerify, so that each failure has its own description.
+    if (header.typ !== DPOP_PROOF_TYPE) throw new DPoPProofError('The DPoP proof\'s typ is not dpop+jwt')
+    const alg = header.alg
+    if (typeof alg !== 'string' || !ALGORITHMS.has(alg)) {
+      throw new DPoPProofError('The DPoP proof is signed with an algorithm this server does not accept')
+    }
+    // RFC 9449 defines no header extension: any crit names one this server cannot honour (RFC 7515 §4.1.11).
+    if (header.crit !== undefined) throw new DPoPProofError('The DPoP proof has a crit header this server does not understand')
+    const jwk = header.jwk
+    if (!isObject(jwk)) throw new DPoPProofError('The DPoP proof carries no jwk')
+    if (PRIVATE_MEMBERS.some(member => Object.hasOwn(jwk, member))) throw new DPoPProofError('The DPoP proof\'s jwk is not a public key')
+    const { key, jkt } = await this.#key(alg, jwk, header, request.now)
+
+    let claims: Record<string, unknown>
+    try {
+      ({ payload: claims } = await jwtVerify(proof, key, {
+        algorithms: [...DPOP_ALGORITHMS],
+        typ: DPOP_PROOF_TYPE,
+        requiredClaims: ['jti', 'htm', 'htu', 'iat'],
+        currentDate: new Date(request.now)
+      }))
+    } catch (error) {
+      throw new DPoPProofError(joseProblem(error))
+    }
+    const { jti, htm, htu, iat, ath } = claims
+    if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw new DPoPProofError('The DPoP proof\'s jti is not an identifier')
+    if (htm !== request.method) throw new DPoPProofError('The DPoP proof is for another HTTP method')
+    const expected = normalizeHtu(request.url)
+    if (typeof htu !== 'string' || expected === null || normalizeHtu(htu) !== expected) throw new DPoPProofError('The DPoP proof is for another URL')
+    if (typeof iat !== 'number' || Math.abs(request.now / 1000 - iat) > PROOF_WINDOW) {
+      throw new DPoPProofError('The DPoP proof was not made within the last minute')
+    }
+    if (request.accessToken !== undefined && ath !== accessTokenHash(request.accessToken)) {
+      throw new DPoPProofError('The DPoP proof\'s ath does not match the access token')
+    }
+    return { jkt, jti, iat }
   }
-  const { jti, htm, htu, iat, ath } = claims
-  if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw new DPoPProofError('The DPoP proof\'s jti is not an identifier')
-  if (htm !== request.method) throw new DPoPProofError('The DPoP proof is for another HTTP method')
-  const expected = normalizeHtu(request.url)
-  if (typeof htu !== 'string' || expected === null || normalizeHtu(htu) !== expected) throw new DPoPProofError('The DPoP proof is for another URL')
-  if (typeof iat !== 'number' || Math.abs(request.now / 1000 - iat) > PROOF_WINDOW) {
-    throw new DPoPProofError('The DPoP proof was not made within the last minute')
+
+  /**
+   * The header's jwk imported for `alg` and its SHA-256 thumbprint (RFC 7638), by jose: EmbeddedJWK
+   * refuses a private key, a symmetric one, and one that does not fit `alg`. Cached by the jwk as sent,
+   * so that the same member values always come out as the same key and thumbprint.
+   */
+  async #key (alg: string, jwk: Record<string, unknown>, header: Record<string, unknown>, now: number): Promise<{ key: CryptoKey, jkt: string }> {
+    const id = createHash('sha256').update(`${alg} ${JSON.stringify(jwk)}`).digest('base64url')
+    const cached = this.#keys.get(id, now)?.value
+    if (cached !== undefined) return cached
+    let imported: { key: CryptoKey, jkt: string }
+    try {
+      imported = { key: await EmbeddedJWK(header as JWSHeaderParameters), jkt: await calculateJwkThumbprint(jwk as JWK, 'sha256') }
+    } catch {
+      throw new DPoPProofError('The DPoP proof\'s jwk is not a public key of its algorithm')
+    }
+    this.#keys.set(id, imported, Infinity, now)
+    return imported
   }
-  if (request.accessToken !== undefined && ath !== accessTokenHash(request.accessToken)) {
-    throw new DPoPProofError('The DPoP proof\'s ath does not match the access token')
-  }
-  let jkt: string
-  try {
-    jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256')
-  } catch {
-    // Not reached for a key jose imported; kept so that no failure can escape as another error.
-    throw new DPoPProofError('The DPoP proof\'s jwk is not a public key')
-  }
-  return { jkt, jti, iat }
 }
 
 /** What jose's error codes mean for a proof, in words a client may read. */
 const JOSE_PROBLEMS: Record<string, string> = {
   ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'The DPoP proof\'s signature does not verify',
   ERR_JWT_CLAIM_VALIDATION_FAILED: 'The DPoP proof lacks a claim or has one of the wrong type',
-  ERR_JWT_EXPIRED: 'The DPoP proof expired',
-  ERR_JOSE_NOT_SUPPORTED: 'The DPoP proof\'s jwk does not fit its algorithm'
+  ERR_JWT_EXPIRED: 'The DPoP proof expired'
 }
 
 function joseProblem (error: unknown): string {

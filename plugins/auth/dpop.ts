@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { DPoPProofError, verifyProof } from '../../tokens/dpop.js'
+import { DPoPProofError, ProofVerifier } from '../../tokens/dpop.js'
 import { firstUse, type ProofReplayGuard } from '../../tokens/dpop-replay.js'
 import { InvalidDPoPProofError } from '../../tokens/bearer.js'
 import { invalidDPoPProof } from '../../tokens/errors.js'
@@ -32,6 +32,8 @@ export function requestUrl (request: FastifyRequest): string {
  * in `replay`, last, so that a proof refused for another reason can be corrected and sent again.
  */
 export class DPoPProofs {
+  readonly #verifier = new ProofVerifier()
+
   constructor (private readonly replay: ProofReplayGuard) {}
 
   /**
@@ -66,7 +68,7 @@ export class DPoPProofs {
     if (proofs.length === 0) throw new DPoPProofError('No DPoP proof in a DPoP header')
     if (proofs.length > 1) throw new DPoPProofError('More than one DPoP header')
     const now = Date.now()
-    const proof = await verifyProof(proofs[0] ?? '', { method: request.method, url: requestUrl(request), accessToken: bound?.accessToken, now })
+    const proof = await this.#verifier.verify(proofs[0] ?? '', { method: request.method, url: requestUrl(request), accessToken: bound?.accessToken, now })
     if (bound !== undefined && proof.jkt !== bound.jkt) throw new DPoPProofError('The DPoP proof is signed by another key than the access token is bound to')
     if (!await firstUse(this.replay, proof, now)) throw new DPoPProofError('The DPoP proof was used before')
     return proof.jkt
