@@ -4,7 +4,7 @@ import { openStore } from '../../store/index.js'
 import { PASSWORD, addUser } from '../helper.js'
 import { POSTGRES_URL, REDIS_URL, call, freshSchema, startServer, unique, withPostgres, type Answer, type Server } from './helper.js'
 
-// Issue 17: a DPoP proof's jti is accepted once on every instance that shares the store or Redis
+// A DPoP proof's jti is accepted once on every instance that shares the store or Redis
 // (RFC 9449 §11.1). Two server processes behind one public name: the requests carry the Host of
 // that name, as a load balancer passes it on, so that a proof made for one instance fits the other.
 

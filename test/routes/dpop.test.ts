@@ -8,7 +8,7 @@ import { DPOP_ALGORITHMS, accessTokenHash } from '../../tokens/dpop.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { PASSWORD, addUser, assertOAuthError, basic, build, claims, createClient, login as bearerLogin, refreshTokenOf } from '../helper.js'
 
-// Issue 17: sender-constrained tokens (RFC 9449), end to end, with panva's `dpop` client library
+// Sender-constrained tokens (RFC 9449), end to end, with panva's `dpop` client library
 // making the keys and the proofs: the token request, the refresh and the protected calls. Hand-made
 // proofs (jose) only where the library will not make a wrong one.
 
