@@ -28,9 +28,10 @@ declare module 'fastify' {
 /** The standalone server: the auth plugin configured from the environment, and the demo routes. */
 export default async function app (fastify: FastifyInstance, { config }: AppOptions): Promise<void> {
   fastify.decorate('config', config)
-  // Off unless origins are listed: bearer tokens need no cookies, so credentials stay off too.
+  // Off unless origins are listed: bearer tokens need no cookies, so credentials stay off too. A
+  // browser client sends its DPoP proofs in a header of their own, which the preflight must allow.
   if (config.CORS_ORIGINS.length > 0) {
-    await fastify.register(cors, { origin: config.CORS_ORIGINS, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type'] })
+    await fastify.register(cors, { origin: config.CORS_ORIGINS, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'DPoP'] })
   }
   await fastify.register(security)
   await fastify.register(errors)
@@ -50,6 +51,7 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
     algorithm: config.JWT_ALGORITHM,
     signingKeySecret: config.SIGNING_KEY_SECRET,
     redis: config.REDIS_URL,
+    dpopRequired: config.DPOP_REQUIRED,
     argon2: {
       memoryCost: config.ARGON2_MEMORY_COST,
       timeCost: config.ARGON2_TIME_COST,

@@ -5,7 +5,7 @@ import type { DuplicateClientError, DuplicateUsernameError } from './store/types
 import type { MissingDriverError } from './store/drivers.js'
 import type { StoreUnavailableError } from './store/errors.js'
 import type { HashingSaturatedError } from './passwords/hasher.js'
-import type { InsufficientScopeError, InvalidTokenError, MalformedRequestError, MissingTokenError } from './tokens/bearer.js'
+import type { InsufficientScopeError, InvalidDPoPProofError, InvalidTokenError, MalformedRequestError, MissingTokenError } from './tokens/bearer.js'
 import type {
   InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError
 } from './users/users.js'
@@ -26,12 +26,12 @@ export {
 } from './users/users.js'
 export { canonicalUsername } from './passwords/username.js'
 export { HashingSaturatedError, type Argon2Parameters } from './passwords/hasher.js'
-export { MissingTokenError, MalformedRequestError, InvalidTokenError, InsufficientScopeError } from './tokens/bearer.js'
+export { MissingTokenError, MalformedRequestError, InvalidTokenError, InsufficientScopeError, InvalidDPoPProofError } from './tokens/bearer.js'
 export type { OAuthErrorCode } from './tokens/errors.js'
 
 /** The `code` of every error the package throws or answers a protected route with (the token endpoints answer with an OAuthErrorCode). */
 export type ErrorCode = InstanceType<
-  | typeof MissingTokenError | typeof MalformedRequestError | typeof InvalidTokenError | typeof InsufficientScopeError
+  | typeof MissingTokenError | typeof MalformedRequestError | typeof InvalidTokenError | typeof InsufficientScopeError | typeof InvalidDPoPProofError
   | typeof InvalidUsernameError | typeof WeakPasswordError | typeof InvalidScopeError | typeof InvalidUserFieldError
   | typeof UserExistsError | typeof UserNotFoundError
 >['code'] | DuplicateUsernameError['code'] | DuplicateClientError['code'] | MissingDriverError['code'] | HashingSaturatedError['code'] | StoreUnavailableError['code']

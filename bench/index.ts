@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createPublicKey, randomUUID, verify as cryptoVerify } from 'node:crypto'
+import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -470,6 +470,62 @@ async function throughput (bench: Bench): Promise<{ baseline: Measured, warm: Me
   return { baseline, warm }
 }
 
+/** A DPoP proof (RFC 9449) signed here with node:crypto, synchronously, so that thousands are made before a run. */
+function dpopProof (key: { privateKey: KeyObject, publicKey: KeyObject }, method: string, url: string, accessToken?: string): string {
+  const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
+  const header = { alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicKey.export({ format: 'jwk' }) }
+  const claims = {
+    jti: randomUUID(),
+    htm: method,
+    htu: url,
+    iat: Math.floor(Date.now() / 1000),
+    ...(accessToken === undefined ? {} : { ath: createHash('sha256').update(accessToken).digest('base64url') })
+  }
+  const input = `${encode(header)}.${encode(claims)}`
+  return `${input}.${sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
+}
+
+/**
+ * (d): GET /status with one DPoP-bound token and a new proof each request: one more signature check
+ * than the warm run, and each proof's jti recorded in the store (SQLite here; Redis where there is one).
+ */
+async function dpop (bench: Bench, warmRps: number): Promise<{ run: Measured, proofs: number }> {
+  const { url, profile } = bench
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const response = await fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { ...FORM, dpop: dpopProof(key, 'POST', `${url}/token`) },
+    body: form(USERNAME, PASSWORD),
+    signal: AbortSignal.timeout(30_000)
+  })
+  const body = await response.json() as Record<string, unknown>
+  if (response.status !== 200 || body.token_type !== 'DPoP') throw new Error(`POST /token with a DPoP proof answered ${response.status}: ${JSON.stringify(body)}`)
+  const token = String(body.access_token)
+  const authorization = { authorization: `DPoP ${token}` }
+  await expectOk(`${url}/status`, { ...authorization, dpop: dpopProof(key, 'GET', `${url}/status`, token) })
+  // As for the cold run: enough proofs for the warm rate, which this run cannot beat, within the
+  // signing budget; each is used once, and all of them well inside the minute their iat allows.
+  const wanted = Math.ceil(warmRps * profile.duration * 1.25) + CONNECTIONS
+  const proofs: string[] = []
+  const end = performance.now() + profile.mintBudget * 1000
+  while (proofs.length < wanted && performance.now() < end) proofs.push(dpopProof(key, 'GET', `${url}/status`, token))
+  let sent = 0
+  const run = await measured(url, () => load({
+    url: `${url}/status`,
+    connections: CONNECTIONS,
+    duration: profile.duration,
+    maxOverallRequests: proofs.length,
+    requests: [{
+      setupRequest: request => {
+        request.headers = { ...request.headers, ...authorization, dpop: proofs[sent++ % proofs.length] ?? '' }
+        return request
+      }
+    }]
+  }))
+  check(bench, 'GET /status DPoP', run.result, [200])
+  return { run, proofs: proofs.length }
+}
+
 /** (c): every request carries a token the server has never seen. */
 async function cold (bench: Bench, warmRps: number): Promise<{ run: Measured, tokens: number, mintSeconds: number }> {
   const { url, profile } = bench
@@ -689,6 +745,8 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
     const [sqliteRefresh, postgresRefresh] = await alternate(bench, refreshRuns, refreshUrls)
     if (sqliteRefresh !== undefined) check(bench, 'POST /token refresh, SQLite', sqliteRefresh.result, [200])
     if (postgresRefresh !== undefined) check(bench, 'POST /token refresh, PostgreSQL', postgresRefresh.result, [200])
+    note('GET /status with DPoP')
+    const dpopRun = await dpop(bench, warm.result.rps)
     note('argon2.verify and POST /token')
     const { limit, logins } = await loginThroughput(bench)
     note('GET /status during a login flood')
@@ -717,16 +775,19 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       refresh_postgres_rps: postgresRefresh?.result.rps ?? null,
       protected_warm_ratio: warm.result.rps / baseline.result.rps,
       protected_cold_ratio: coldRun.run.result.rps / baseline.result.rps,
+      protected_dpop_ratio: dpopRun.run.result.rps / baseline.result.rps,
       token_vs_argon2_ratio: logins.result.rps / limit.rps,
       flood_p99_ratio: probeFlooded.p99 / probeIdle.p99,
       baseline_rps: baseline.result.rps,
       protected_warm_rps: warm.result.rps,
       protected_cold_rps: coldRun.run.result.rps,
+      protected_dpop_rps: dpopRun.run.result.rps,
       argon2_verify_rps: limit.rps,
       token_rps: logins.result.rps,
       baseline_p99_ms: ok(baseline.result).p99,
       protected_warm_p99_ms: ok(warm.result).p99,
       protected_cold_p99_ms: ok(coldRun.run.result).p99,
+      protected_dpop_p99_ms: ok(dpopRun.run.result).p99,
       argon2_verify_p50_ms: ok(limit).p50,
       token_p50_ms: ok(logins.result).p50,
       status_p99_ms: probeIdle.p99,
@@ -797,6 +858,14 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
         figure: `${figures.protected_warm_ratio.toFixed(2)} × baseline`,
         target: 'reported'
       },
+      {
+        scenario: 'GET /status, DPoP-bound token, a new proof each request',
+        rps: dpopRun.run.result.rps,
+        cpu: busy(dpopRun.run),
+        latency: ok(dpopRun.run.result),
+        figure: `${figures.protected_dpop_ratio.toFixed(2)} × baseline`,
+        target: 'reported'
+      },
       { scenario: `argon2.verify in process, ${HASHING.concurrency} at once`, rps: limit.rps, latency: ok(limit) },
       {
         scenario: `POST /token, correct password, ${LOGIN_CONNECTIONS} connections`,
@@ -856,6 +925,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       probe: { rate: PROBE_RATE, inFlight: PROBE_IN_FLIGHT },
       seconds: { run: profile.duration, rounds: profile.rounds, warmup: profile.warmup, overload: profile.overload },
       coldTokens: coldRun.tokens,
+      dpopProofs: dpopRun.proofs,
       timingSamples: profile.timingSamples,
       node: process.version,
       platform: `${process.platform} ${process.arch}`,
@@ -871,7 +941,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       `- ${profile.name} profile; ${alg} access tokens; SQLite store; server in a child process at LOG_LEVEL=warn, autocannon in this one.`,
       `- ${profile.duration} s per scenario; compared runs (baseline and warm, argon2 and logins, probe without and with flood) ` +
         `alternate in ${profile.rounds} round${profile.rounds === 1 ? '' : 's'}; ${profile.warmup} s of warm-up on each GET route; overload ${profile.overload} s; ` +
-        `cold: ${coldRun.tokens} distinct tokens, signed in ${coldRun.mintSeconds.toFixed(1)} s.`,
+        `cold: ${coldRun.tokens} distinct tokens, signed in ${coldRun.mintSeconds.toFixed(1)} s; DPoP: ${dpopRun.proofs} distinct ES256 proofs, each jti recorded in the SQLite store.`,
       `- Connections: ${CONNECTIONS} on GET routes, ${LOGIN_CONNECTIONS} for logins, ${FLOOD_CONNECTIONS} in the flood, ${OVERLOAD_CONNECTIONS} in the overload; ` +
         `the probe sends ${PROBE_RATE} req/s, at most ${PROBE_IN_FLIGHT} at once. Timing: ${profile.timingSamples} logins of each kind.`,
       `- argon2id memoryCost ${a.memoryCost} KiB, timeCost ${a.timeCost}, parallelism ${a.parallelism}; hashing concurrency ${HASHING.concurrency}, queue ${HASHING.queueLimit}.`,

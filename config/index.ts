@@ -53,10 +53,12 @@ const ConfigSchema = Type.Object({
     pattern: '^https?://[^\\s,/]+(,https?://[^\\s,/]+)*$',
     description: 'comma-separated origins such as https://app.example.com'
   })),
+  // Literals, not a Boolean, which Convert would also take from 1, 0 and TRUE.
+  DPOP_REQUIRED: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false', description: 'true or false' }),
   NODE_ENV: Type.Optional(Type.String())
 })
 
-export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY' | 'CORS_ORIGINS'> & {
+export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY' | 'CORS_ORIGINS' | 'DPOP_REQUIRED'> & {
   ISSUER: string
   AUDIENCE: string
   /** Fastify's `trustProxy`: whose X-Forwarded-For to believe for the client address the limits count. */
@@ -65,6 +67,8 @@ export type Config = Omit<Static<typeof ConfigSchema>, 'TRUST_PROXY' | 'CORS_ORI
   CORS_ORIGINS: string[]
   /** The certificate and key, read at start-up, when TLS is served directly. */
   TLS: { cert: Buffer, key: Buffer } | null
+  /** Whether protected routes refuse bearer tokens, taking DPoP-bound ones only. */
+  DPOP_REQUIRED: boolean
 }
 
 const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/
@@ -140,6 +144,7 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     AUDIENCE: valid.AUDIENCE ?? issuer,
     TRUST_PROXY: trustProxy(valid.TRUST_PROXY),
     CORS_ORIGINS: valid.CORS_ORIGINS?.split(',') ?? [],
-    TLS: tls
+    TLS: tls,
+    DPOP_REQUIRED: valid.DPOP_REQUIRED === 'true'
   }
 }

@@ -8,6 +8,8 @@ export const REDACT = [
   'req.headers.authorization',
   'req.headers.cookie',
   'headers.authorization',
+  'req.headers.dpop',
+  'headers.dpop',
   'body.password',
   'body.refresh_token',
   'body.client_secret',

@@ -97,6 +97,15 @@ export class RedisCounter implements Counter {
     return new RedisCounter(redis, { prefix, quit })
   }
 
+  /** The client, for other state the instances share through the same Redis under the same prefix. */
+  get client (): RedisClient {
+    return this.#redis
+  }
+
+  get prefix (): string {
+    return this.#prefix
+  }
+
   async take (entries: readonly Limited[], windowMs: number): Promise<number | null> {
     const limits = entries.map(entry => entry.limit === Infinity ? -1 : entry.limit)
     const blocked = Number(await this.#redis.eval(TAKE, entries.length, ...entries.map(entry => this.#prefix + entry.key), windowMs, ...limits))

@@ -22,13 +22,16 @@ import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey, liveKeys } from '../to
 import { KeyEncryption, SIGNING_KEY_SECRET_MIN_LENGTH, isEncrypted } from '../tokens/key-encryption.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import {
-  InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, type BearerError
+  InsufficientScopeError, InvalidTokenError, authorizationHeader, bearerToken, challenge, isDPoPScheme, type BearerError
 } from '../tokens/bearer.js'
+import { DPOP_ALGORITHMS } from '../tokens/dpop.js'
+import { RedisProofReplayGuard, StoreProofReplayGuard } from '../tokens/dpop-replay.js'
 import { MemoryCounter, type Counter } from '../limits/counter.js'
 import { RedisCounter, type RedisClient } from '../limits/redis.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
 import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
+import { DPoPProofs } from './auth/dpop.js'
 
 export type { Store } from '../store/index.js'
 export type { AccessTokenClaims } from '../tokens/access.js'
@@ -122,6 +125,7 @@ const OptionsSchema = Type.Object({
     concurrency: positiveInteger('hashes at once'),
     queueLimit: Type.Optional(Type.Integer({ minimum: 0 }))
   }, { additionalProperties: false })),
+  dpopRequired: Type.Optional(Type.Boolean({ description: 'true or false: whether protected routes refuse bearer tokens, taking DPoP-bound ones only' })),
   // Fastify's own registration options.
   logLevel: Type.Optional(Type.String()),
   logSerializers: Type.Optional(Type.Unknown())
@@ -158,6 +162,7 @@ const STORE_METHODS = Object.keys({
   revokeAccessToken: true,
   revocationsSince: true,
   prune: true,
+  useDPoPProof: true,
   createClient: true,
   findClient: true,
   setClientSecret: true,
@@ -218,6 +223,8 @@ const VERIFIED_CACHE_TTL = 5000
 const PRUNE_INTERVAL = 60_000
 /** The @fastify/jwt namespace the plugin verifies under, beside any @fastify/jwt of the host's own. */
 const JWT_NAMESPACE = 'oauth2Password'
+/** The `algs` of a DPoP challenge (RFC 9449 §7.1). */
+const DPOP_ALGS = DPOP_ALGORITHMS.join(' ')
 
 /** The keys in force among `stored` (as the store lists them), decrypted; throws a KeyEncryptionError when one cannot be. */
 function keyRing (stored: readonly SigningKey[], accessTokenTtl: number, encryption: KeyEncryption): KeyRing {
@@ -309,6 +316,12 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   const [failures, trust] = await failedLoginCounters(options.redis, error => fastify.log.warn({ err: error }, 'redis connection failed'))
   fastify.addHook('onClose', async () => { for (const counter of new Set([failures, trust])) await counter.close() })
   const limiter = new LoginLimiter(failures, trust, { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits })
+  // The proofs used are remembered where the instances share state already: Redis when there is one,
+  // so that a protected request writes nothing to the store, else the store.
+  const dpopProofs = new DPoPProofs(failures instanceof RedisCounter
+    ? new RedisProofReplayGuard(failures.client, failures.prefix)
+    : new StoreProofReplayGuard(store))
+  const dpopRequired = options.dpopRequired ?? false
 
   const hasher = new PasswordHasher({ argon2: options.argon2, ...options.hashing })
   // Made now, so that the first unknown username costs no more than a wrong password.
@@ -367,9 +380,15 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
     reply.header('cache-control', 'no-store')
+    // Refusals are challenged with the DPoP scheme once the request or its token is DPoP's, or when
+    // bearer tokens are refused anyway; with the Bearer scheme otherwise, as before DPoP.
+    let dpopChallenge = dpopRequired
     try {
       const now = Date.now()
-      const token = bearerToken(authorizationHeader(request.raw.rawHeaders))
+      const authorization = authorizationHeader(request.raw.rawHeaders)
+      const dpop = isDPoPScheme(authorization)
+      if (dpop) dpopChallenge = true
+      const token = bearerToken(authorization, dpop ? 'dpop' : 'bearer')
       let entry = verified.get(token, now)?.value
       if (entry === undefined) {
         const claims = verifier.verify(token, now)
@@ -377,11 +396,22 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
         verified.set(token, entry, claims.exp * 1000, now)
       }
       const { claims, scopes } = entry
+      // A bound token's refusals are DPoP's whatever the scheme it came with, revoked or not.
+      if (claims.cnf !== undefined) dpopChallenge = true
       if (revocations.isRevoked(claims)) throw new InvalidTokenError('The access token was revoked')
       const user = await users.get(claims.sub)
       if (user === null) throw new InvalidTokenError('The user no longer exists')
       if (user.disabled) throw new InvalidTokenError('The user is disabled')
       if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
+      // RFC 9449 §7.1, §7.2: a bound token only with the DPoP scheme and a proof of its key; the DPoP
+      // scheme only with a bound token. A bearer token passes a comparison or two here, nothing more.
+      if (claims.cnf === undefined) {
+        if (dpop) throw new InvalidTokenError('The access token is not bound to a DPoP key')
+        if (dpopRequired) throw new InvalidTokenError('This server takes DPoP-bound access tokens only')
+      } else {
+        if (!dpop) throw new InvalidTokenError('The access token is bound to a DPoP key: send it with the DPoP scheme and a proof')
+        await dpopProofs.checkProtectedRequest(request, token, claims.cnf.jkt)
+      }
       for (const scope of required) {
         if (!scopes.includes(scope)) throw new InsufficientScopeError()
       }
@@ -397,7 +427,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       }
     } catch (error) {
       if (isBearerError(error)) {
-        reply.header('www-authenticate', challenge(realm, error, required))
+        reply.header('www-authenticate', challenge(realm, error, required, dpopChallenge ? DPOP_ALGS : undefined))
       }
       throw error
     }
@@ -434,6 +464,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     verifier,
     revocations,
     limiter,
+    dpopProofs,
     keys: () => keys,
     scopes: options.scopes,
     issuer,

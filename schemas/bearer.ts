@@ -23,8 +23,9 @@ const body = { $ref: 'BearerError#' }
 export const BearerErrorResponses = {
   400: documented(body, 'The Authorization header is malformed',
     challenge('`Bearer realm="…", error="invalid_request", error_description="…"`')),
-  401: documented(body, 'No bearer token, or one that is invalid, expired or revoked',
-    challenge('`Bearer realm="…"` when no token was sent, else with `error="invalid_token", error_description="…"`')),
+  401: documented(body, 'No bearer token, or one that is invalid, expired or revoked; with DPoP (RFC 9449), a missing or bad proof',
+    challenge('`Bearer realm="…"` when no token was sent, else with `error="invalid_token", error_description="…"`; ' +
+      'for the DPoP scheme or a DPoP-bound token, `DPoP algs="…", error="invalid_token"` or `error="invalid_dpop_proof"`')),
   403: documented(body, 'The access token lacks a scope this route needs',
     challenge('`Bearer realm="…", error="insufficient_scope", scope="…"` with every scope the route needs')),
   503: documented(body, 'The store does not answer (`STORE_UNAVAILABLE`)',

@@ -19,7 +19,10 @@ export type TokenRequest = Static<typeof TokenRequest>
 
 export const TokenResponse = Type.Object({
   access_token: Type.String(),
-  token_type: Type.Literal('bearer'),
+  // One enum rather than a union of literals, which the OpenAPI document would show as anyOf.
+  token_type: Type.Unsafe<'bearer' | 'DPoP'>({
+    type: 'string', enum: ['bearer', 'DPoP'], description: '`DPoP` when the request had a DPoP proof (RFC 9449 §5), else `bearer`'
+  }),
   expires_in: Type.Integer({ description: 'Seconds until the access token expires' }),
   refresh_token: Type.String({ description: 'Opaque; rotates on every use' }),
   scope: Type.String({ description: 'The scopes granted, space-delimited' })
@@ -77,7 +80,8 @@ export const IntrospectionResponse = Type.Object({
   sub: Type.Optional(Type.String()),
   aud: Type.Optional(Type.String()),
   iss: Type.Optional(Type.String()),
-  jti: Type.Optional(Type.String())
+  jti: Type.Optional(Type.String()),
+  cnf: Type.Optional(Type.Object({ jkt: Type.String() }, { description: 'The DPoP key the token is bound to (RFC 9449 §6.2)' }))
 })
 export type IntrospectionResponse = Static<typeof IntrospectionResponse>
 
@@ -92,5 +96,6 @@ export const ServerMetadata = Type.Object({
   scopes_supported: Type.Array(Type.String()),
   token_endpoint_auth_methods_supported: Type.Array(Type.String()),
   revocation_endpoint_auth_methods_supported: Type.Array(Type.String()),
-  introspection_endpoint_auth_methods_supported: Type.Array(Type.String())
+  introspection_endpoint_auth_methods_supported: Type.Array(Type.String()),
+  dpop_signing_alg_values_supported: Type.Array(Type.String())
 })

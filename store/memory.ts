@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  NewRefreshFamily,
   NewRefreshToken,
   NewUser,
   RefreshFamily,
@@ -32,6 +33,8 @@ export class MemoryStore implements Store {
   // User id → when it last changed or was removed.
   readonly #userChanges = new Map<string, number>()
   readonly #clients = new Map<string, Client>()
+  // DPoP proof id → until when it is remembered.
+  readonly #dpopProofs = new Map<string, number>()
   #closed = false
 
   async createUser (user: NewUser): Promise<User> {
@@ -140,13 +143,13 @@ export class MemoryStore implements Store {
     return true
   }
 
-  async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+  async createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
     this.#assertOpen()
     // The checks SQLite's foreign and primary keys make, so that a caller's mistake fails here too.
     if (!this.#users.has(family.userId)) throw new Error(`no user "${family.userId}" to start a refresh family for`)
     if (this.#refreshFamilies.has(family.id)) throw new Error(`refresh family "${family.id}" exists already`)
     if (this.#refreshTokens.has(first.hash)) throw new Error('the refresh token exists already')
-    const created: RefreshFamily = { ...family, scopes: [...family.scopes], revokedAt: null }
+    const created: RefreshFamily = { ...family, scopes: [...family.scopes], revokedAt: null, jkt: family.jkt ?? null }
     this.#refreshFamilies.set(created.id, created)
     this.#refreshTokens.set(first.hash, newRefreshToken(first, created))
   }
@@ -214,6 +217,17 @@ export class MemoryStore implements Store {
       if (token.expiresAt <= now) this.#refreshTokens.delete(hash)
     }
     this.#deleteRefreshFamilies(family => family.expiresAt <= now)
+    for (const [id, expiresAt] of this.#dpopProofs) {
+      if (expiresAt <= now) this.#dpopProofs.delete(id)
+    }
+  }
+
+  async useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean> {
+    this.#assertOpen()
+    const recorded = this.#dpopProofs.get(id)
+    if (recorded !== undefined && recorded > now) return false
+    this.#dpopProofs.set(id, expiresAt)
+    return true
   }
 
   async createClient (client: Client): Promise<void> {

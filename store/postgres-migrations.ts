@@ -98,5 +98,20 @@ export const migrations: ReadonlyArray<Migration> = [
 
       CREATE INDEX user_changes_changed_at ON user_changes (changed_at);
     `
+  },
+  // Versions 4 and 5 belong to other features; the numbers are kept, whichever lands first.
+  {
+    version: 6,
+    name: 'bind refresh families to a DPoP key, and remember the DPoP proofs used',
+    sql: `
+      ALTER TABLE refresh_families ADD COLUMN jkt TEXT;
+
+      CREATE TABLE dpop_proofs (
+        id TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+
+      CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+    `
   }
 ]

@@ -9,6 +9,7 @@ import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  NewRefreshFamily,
   NewRefreshToken,
   NewUser,
   RefreshFamily,
@@ -296,11 +297,11 @@ export class PostgresStore implements Store {
     return rowCount === 1
   }
 
-  async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+  async createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
     await this.#transaction(async client => {
       await client.query(`
-        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)
       `, [
         family.id,
         family.userId,
@@ -308,7 +309,8 @@ export class PostgresStore implements Store {
         JSON.stringify(family.scopes),
         family.tokenVersion,
         family.createdAt,
-        family.expiresAt
+        family.expiresAt,
+        family.jkt ?? null
       ])
       await client.query(INSERT_REFRESH_TOKEN, refreshTokenValues(first, family))
     })
@@ -367,7 +369,18 @@ export class PostgresStore implements Store {
       await client.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [now])
       // ON DELETE CASCADE takes the families' remaining tokens.
       await client.query('DELETE FROM refresh_families WHERE expires_at <= $1', [now])
+      await client.query('DELETE FROM dpop_proofs WHERE expires_at <= $1', [now])
     })
+  }
+
+  async useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean> {
+    // Inserts a new id, or takes over one whose time has passed and that prune has not deleted yet.
+    // Of concurrent inserts of one id, the others wait for the first to commit and then update nothing.
+    const { rowCount } = await this.#query(`
+      INSERT INTO dpop_proofs (id, expires_at) VALUES ($1, $2)
+      ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= $3
+    `, [id, expiresAt, now])
+    return rowCount === 1
   }
 
   async createClient (client: Client): Promise<void> {

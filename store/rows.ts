@@ -32,6 +32,7 @@ export interface RefreshFamilyRow {
   created_at: number
   expires_at: number
   revoked_at: number | null
+  jkt: string | null
 }
 
 // A token joined with its family, whose columns keep their names.
@@ -82,7 +83,8 @@ export function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
     tokenVersion: row.token_version,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
-    revokedAt: row.revoked_at
+    revokedAt: row.revoked_at,
+    jkt: row.jkt
   }
 }
 

@@ -98,5 +98,22 @@ export const migrations: ReadonlyArray<Migration> = [
 
       CREATE INDEX user_changes_changed_at ON user_changes (changed_at);
     `
+  },
+  // Versions 4 and 5 belong to other features; the numbers are kept, whichever lands first.
+  {
+    version: 6,
+    name: 'bind refresh families to a DPoP key, and remember the DPoP proofs used',
+    // A proof's id is a digest of its key and jti, of one length: the table holds each proof only as
+    // long as its iat lets it be presented again, and prune deletes it after that.
+    sql: `
+      ALTER TABLE refresh_families ADD COLUMN jkt TEXT;
+
+      CREATE TABLE dpop_proofs (
+        id TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE INDEX dpop_proofs_expires_at ON dpop_proofs (expires_at);
+    `
   }
 ]

@@ -6,6 +6,7 @@ import {
   DuplicateClientError,
   DuplicateUsernameError,
   type Client,
+  type NewRefreshFamily,
   type NewRefreshToken,
   type NewUser,
   type RefreshFamily,
@@ -123,7 +124,7 @@ export class SqliteWorkerStore implements Store {
   addSigningKey (key: SigningKey): Promise<void> { return this.#call('addSigningKey', key) }
   removeSigningKeys (kids: readonly string[]): Promise<void> { return this.#call('removeSigningKeys', kids) }
   updateSigningKey (kid: string, privateKey: string): Promise<boolean> { return this.#call('updateSigningKey', kid, privateKey) }
-  createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+  createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
     return this.#call('createRefreshFamily', family, first)
   }
 
@@ -136,6 +137,7 @@ export class SqliteWorkerStore implements Store {
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
   revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
   prune (now: number): Promise<void> { return this.#call('prune', now) }
+  useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean> { return this.#call('useDPoPProof', id, expiresAt, now) }
   createClient (client: Client): Promise<void> { return this.#call('createClient', client) }
   findClient (id: string): Promise<Client | null> { return this.#call('findClient', id) }
   setClientSecret (id: string, secretHash: string): Promise<boolean> { return this.#call('setClientSecret', id, secretHash) }

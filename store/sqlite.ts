@@ -9,6 +9,7 @@ import {
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  NewRefreshFamily,
   NewRefreshToken,
   NewUser,
   RefreshFamily,
@@ -152,7 +153,7 @@ export class SqliteStore implements Store {
     return updated
   }
 
-  async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
+  async createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
     this.#transactions.insertRefreshFamily(family, first)
   }
 
@@ -181,6 +182,10 @@ export class SqliteStore implements Store {
 
   async prune (now: number): Promise<void> {
     this.#transactions.prune.immediate(now)
+  }
+
+  async useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.#statements.useDPoPProof.run({ id, expiresAt, now }).changes === 1
   }
 
   async createClient (client: Client): Promise<void> {
@@ -364,9 +369,10 @@ function prepareStatements (db: Database.Database) {
       tokenVersion: number
       createdAt: number
       expiresAt: number
+      jkt: string | null
     }>(`
-      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at)
-      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL)
+      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt)
+      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL, @jkt)
     `),
     insertRefreshToken: db.prepare<{
       hash: string
@@ -403,6 +409,13 @@ function prepareStatements (db: Database.Database) {
     pruneRefreshTokens: db.prepare<[number]>('DELETE FROM refresh_tokens WHERE expires_at <= ?'),
     // ON DELETE CASCADE takes the families' remaining tokens.
     pruneRefreshFamilies: db.prepare<[number]>('DELETE FROM refresh_families WHERE expires_at <= ?'),
+    pruneDPoPProofs: db.prepare<[number]>('DELETE FROM dpop_proofs WHERE expires_at <= ?'),
+    // Inserts a new id, or takes over one whose time has passed and that prune has not deleted yet;
+    // changes nothing (0 changes) for an id still remembered.
+    useDPoPProof: db.prepare<{ id: string, expiresAt: number, now: number }>(`
+      INSERT INTO dpop_proofs (id, expires_at) VALUES (@id, @expiresAt)
+      ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= @now
+    `),
     insertClient: db.prepare<{
       id: string
       secretHash: string | null
@@ -435,7 +448,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       statements.insertSigningKeyIfNone.run(signingKeyParams(key))
       return statements.listSigningKeys.all()
     }),
-    insertRefreshFamily: db.transaction((family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken) => {
+    insertRefreshFamily: db.transaction((family: NewRefreshFamily, first: NewRefreshToken) => {
       statements.insertRefreshFamily.run({
         id: family.id,
         userId: family.userId,
@@ -443,7 +456,8 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
         scopes: JSON.stringify(family.scopes),
         tokenVersion: family.tokenVersion,
         createdAt: family.createdAt,
-        expiresAt: family.expiresAt
+        expiresAt: family.expiresAt,
+        jkt: family.jkt ?? null
       })
       statements.insertRefreshToken.run(refreshTokenParams(first, family))
     }),
@@ -465,6 +479,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       statements.pruneUserChanges.run(now)
       statements.pruneRefreshTokens.run(now)
       statements.pruneRefreshFamilies.run(now)
+      statements.pruneDPoPProofs.run(now)
     }),
     // The families are revoked in the same write, so that no refresh slips in between.
     deleteClient: db.transaction((id: string, now: number) => {

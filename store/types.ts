@@ -64,7 +64,15 @@ export interface RefreshFamily {
   /** The absolute end of the family, however often it is refreshed. */
   expiresAt: number
   revokedAt: number | null
+  /**
+   * The SHA-256 thumbprint of the DPoP key its refresh tokens are bound to (RFC 9449 §5: a public
+   * client's login with a DPoP proof), or null when they are not bound.
+   */
+  jkt: string | null
 }
+
+/** A family as it starts: not revoked, and bound to no DPoP key unless `jkt` says so. */
+export type NewRefreshFamily = Omit<RefreshFamily, 'revokedAt' | 'jkt'> & { jkt?: string | null }
 
 /** One refresh token, kept only as the SHA-256 of its value. */
 export interface RefreshToken {
@@ -146,7 +154,7 @@ export interface Store {
   updateSigningKey (kid: string, privateKey: string): Promise<boolean>
 
   /** Starts a family with its first token. */
-  createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void>
+  createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void>
   /**
    * Spends the live token `hash` and stores `next` in its family, atomically: of two concurrent
    * calls with one hash, exactly one gets `rotated`. `next.expiresAt` is capped at the family's end.
@@ -165,8 +173,15 @@ export interface Store {
    * poll it to refuse revoked tokens without reading the store on every request.
    */
   revocationsSince (since: number): Promise<Revocation[]>
-  /** Deletes revocations, refresh tokens and families that can no longer matter at `now`, and changes of users recorded before it. */
+  /** Deletes revocations, refresh tokens, families and DPoP proofs that can no longer matter at `now`, and changes of users recorded before it. */
   prune (now: number): Promise<void>
+
+  /**
+   * Records the DPoP proof `id` as used until `expiresAt`, atomically: resolves true for its first
+   * use, false while it is recorded and unexpired at `now`, so that of concurrent uses on any
+   * instance sharing the store exactly one is the first (RFC 9449 §11.1).
+   */
+  useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean>
 
   /** Throws `DuplicateClientError` when the id is taken. */
   createClient (client: Client): Promise<void>

@@ -7,7 +7,7 @@ import t from 'tap'
 // argon2). These are benchmarks, not tests: nothing here asserts how fast anything is.
 const BENCH = fileURLToPath(new URL('../dist/bench/index.js', import.meta.url))
 
-const RATIOS = ['standalone_vs_bare_ratio', 'plugin_protected_ratio', 'cold_vs_verify_ratio', 'protected_warm_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
+const RATIOS = ['standalone_vs_bare_ratio', 'plugin_protected_ratio', 'cold_vs_verify_ratio', 'protected_warm_ratio', 'protected_dpop_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
 
 t.test('npm run bench -- --smoke --json ends with one JSON object of figures', async t => {
   const child = spawn(process.execPath, [BENCH, '--smoke', '--json'], {

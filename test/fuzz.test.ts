@@ -80,7 +80,8 @@ function check (url: string, response: LightMyRequestResponse, submitted: readon
       if (response.headers['cache-control'] !== 'no-store') fail('an error that may be cached')
     } else {
       if (keys !== 'code,error,message,statusCode') fail('not Fastify\'s error shape')
-      if (!String(response.headers['www-authenticate']).startsWith('Bearer realm=')) fail('no Bearer challenge')
+      // A request of the DPoP scheme is refused with a DPoP challenge (RFC 9449 §7.1).
+      if (!/^(Bearer realm=|DPoP algs=)/.test(String(response.headers['www-authenticate']))) fail('no Bearer or DPoP challenge')
     }
   }
   let answer: unknown = body

@@ -141,3 +141,11 @@ t.test('refusals of a rate-limited address are counted into one line a minute, n
   t.equal(summary.length, 2, 'the refusals counted since are written when the server closes')
   t.match(summary[1], { clientAddress: '127.0.0.1', repeated: 499 })
 })
+
+t.test('a DPoP proof, like the Authorization header, is redacted where a log call puts the headers', async t => {
+  const { app, logs, logText } = await build(t)
+  const proof = 'eyJ0eXAiOiJkcG9wK2p3dCJ9.eyJqdGkiOiJhIn0.c2lnbmF0dXJlLW9mLWEtcHJvb2Y'
+  app.log.info({ headers: { dpop: proof, authorization: `DPoP ${proof}` } }, 'headers alone')
+  t.notOk(logText().includes(proof))
+  t.match(logs().filter(line => line.msg === 'headers alone'), [{ headers: { dpop: '[redacted]', authorization: '[redacted]' } }])
+})

@@ -19,7 +19,7 @@ export function signingKey (kid: string, createdAt: number): SigningKey {
 
 // A family from 1000 to 10000; the tests' clock is these numbers, never Date.now().
 export function newFamily (userId: string, id: string, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}): Omit<RefreshFamily, 'revokedAt'> {
-  return { id, userId, clientId: 'web', scopes: ['read'], tokenVersion: 0, createdAt: 1000, expiresAt: 10_000, ...extra }
+  return { id, userId, clientId: 'web', scopes: ['read'], tokenVersion: 0, createdAt: 1000, expiresAt: 10_000, jkt: null, ...extra }
 }
 
 export function newToken (hash: string, createdAt: number, expiresAt: number): NewRefreshToken {

@@ -502,6 +502,45 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     await t.resolves(store.prune(2000), 'pruning again finds nothing')
   })
 
+  t.test('keeps the DPoP key a family is bound to, through rotation', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bound = { ...newFamily(alice.id, 'f1', { jkt: 'thumbprint-1' }), revokedAt: null }
+    await store.createRefreshFamily(newFamily(alice.id, 'f1', { jkt: 'thumbprint-1' }), newToken('t1', 1000, 5000))
+    t.strictSame((await store.findRefreshToken('t1'))?.family, bound)
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000), { outcome: 'rotated', family: bound })
+    t.equal((await store.findRefreshToken('t2'))?.family.jkt, 'thumbprint-1')
+
+    const { jkt: _none, ...unbound } = newFamily(alice.id, 'f2')
+    await store.createRefreshFamily(unbound, newToken('u1', 1000, 5000))
+    t.equal((await store.findRefreshToken('u1'))?.family.jkt, null, 'a family given no key is bound to none')
+  })
+
+  t.test('takes a DPoP proof id once until it expires, then again', async t => {
+    const store = await open(t)
+    t.equal(await store.useDPoPProof('p1', 2000, 1000), true, 'first use')
+    t.equal(await store.useDPoPProof('p1', 2000, 1500), false, 'replayed')
+    t.equal(await store.useDPoPProof('p1', 9000, 1999), false, 'replayed just before it expires, with a later expiry')
+    t.equal(await store.useDPoPProof('p2', 2000, 1500), true, 'another id')
+    t.equal(await store.useDPoPProof('p1', 3000, 2000), true, 'expired and not pruned yet: taken anew')
+    t.equal(await store.useDPoPProof('p1', 3000, 2500), false, 'remembered again, until its new expiry')
+  })
+
+  t.test('of ten concurrent uses of one DPoP proof id exactly one is the first', async t => {
+    const store = await open(t)
+    const uses = await Promise.all(Array.from({ length: 10 }, async () => await store.useDPoPProof('p1', 2000, 1000)))
+    t.equal(uses.filter(first => first).length, 1)
+  })
+
+  t.test('prune deletes the DPoP proofs expired at its time, and keeps the others', async t => {
+    const store = await open(t)
+    await store.useDPoPProof('ended', 2000, 1000)
+    await store.useDPoPProof('live', 2001, 1000)
+    await store.prune(2000)
+    t.equal(await store.useDPoPProof('ended', 5000, 1500), true, 'gone, so new at any time')
+    t.equal(await store.useDPoPProof('live', 5000, 1500), false, 'still remembered')
+  })
+
   t.test('prune forgets the changes of users made before its time', async t => {
     const store = await open(t)
     const alice = await store.createUser(newUser('alice'))

@@ -19,6 +19,8 @@ export interface AccessTokenClaims {
   ver: number
   /** Absent from tokens issued before access tokens were bound to their family. */
   sid?: string
+  /** The key the token is bound to, by its SHA-256 JWK thumbprint (RFC 9449 §6.1); absent from a bearer token. */
+  cnf?: { jkt: string }
 }
 
 export interface AccessTokenRequest {
@@ -28,6 +30,8 @@ export interface AccessTokenRequest {
   clientId: string
   /** The refresh family the token is issued in. */
   familyId: string
+  /** The thumbprint of the DPoP key to bind the token to; none for a bearer token. */
+  jkt?: string
 }
 
 export interface IssuedAccessToken {
@@ -104,7 +108,8 @@ export class AccessTokenIssuer {
       scope: request.scopes.join(' '),
       client_id: request.clientId,
       ver: request.tokenVersion,
-      sid: request.familyId
+      sid: request.familyId,
+      ...(request.jkt === undefined ? {} : { cnf: { jkt: request.jkt } })
     }
     const token = this.#signer()(claims)
     return { token: this.options.keys().signing.alg === 'ES256' ? withLowS(token) : token, claims }
@@ -197,6 +202,9 @@ function claimsProblem (claims: AccessTokenClaims, now: number, ttl: number): st
   if (typeof claims.sub !== 'string' || typeof claims.scope !== 'string' || typeof claims.client_id !== 'string' ||
     !Number.isInteger(claims.ver) || typeof claims.jti !== 'string' || (claims.sid !== undefined && typeof claims.sid !== 'string')) {
     return 'The access token lacks a claim this server needs'
+  }
+  if (claims.cnf !== undefined && (typeof claims.cnf !== 'object' || claims.cnf === null || typeof claims.cnf.jkt !== 'string')) {
+    return 'The access token\'s cnf claim names no key thumbprint'
   }
   if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp)) return 'The access token\'s dates are not whole seconds'
   if (claims.iat > now / 1000 + CLOCK_LEEWAY) return 'The access token was issued in the future'

@@ -10,6 +10,7 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   | 'temporarily_unavailable'
+  | 'invalid_dpop_proof'
 
 export class OAuthError extends Error {
   readonly error: OAuthErrorCode
@@ -33,6 +34,8 @@ export const invalidRequest = (description: string): OAuthError => new OAuthErro
 export const invalidGrant = (description: string): OAuthError => new OAuthError('invalid_grant', description)
 export const invalidScope = (description: string): OAuthError => new OAuthError('invalid_scope', description)
 export const unsupportedGrantType = (description: string): OAuthError => new OAuthError('unsupported_grant_type', description)
+/** RFC 9449 §5: the DPoP proof of a token request fails a check. */
+export const invalidDPoPProof = (description: string): OAuthError => new OAuthError('invalid_dpop_proof', description)
 
 /** 401; when the client tried HTTP Basic, the challenge tells it to try again the same way (RFC 6749 §5.2). */
 export const invalidClient = (description: string, usedBasic: boolean): OAuthError =>

@@ -8,6 +8,7 @@ import type { AccessTokenIssuer, AccessTokenVerifier } from '../../tokens/access
 import type { KeyRing } from '../../tokens/keys.js'
 import { LimitsUnavailableError, type LoginLimiter } from '../../limits/login.js'
 import type { RevocationList } from '../../tokens/revocations.js'
+import type { DPoPProofs } from './dpop.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -25,6 +26,8 @@ export interface EndpointOptions {
   limiter: LoginLimiter
   /** What this instance knows of revocations: one made here is recorded there at once. */
   revocations: RevocationList
+  /** Checks the DPoP proofs of token requests. */
+  dpopProofs: DPoPProofs
   keys: () => KeyRing
   scopes: Record<string, string>
   issuer: string

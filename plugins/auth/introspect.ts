@@ -34,7 +34,8 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
       username: user.username,
       sub: user.id,
       iat: Math.floor(refresh.createdAt / 1000),
-      exp: Math.floor(refresh.expiresAt / 1000)
+      exp: Math.floor(refresh.expiresAt / 1000),
+      ...(family.jkt === null ? {} : { cnf: { jkt: family.jkt } })
     }
   }
 
@@ -45,7 +46,9 @@ const introspect: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, o
     if (user === null) return INACTIVE
     return {
       active: true,
-      token_type: 'Bearer',
+      // RFC 9449 §6.2: a bound token is introspected with its type and the key it is bound to.
+      token_type: claims.cnf === undefined ? 'Bearer' : 'DPoP',
+      ...(claims.cnf === undefined ? {} : { cnf: { jkt: claims.cnf.jkt } }),
       scope: claims.scope,
       client_id: claims.client_id,
       username: user.username,

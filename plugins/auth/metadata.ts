@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { ServerMetadata } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
 import type { EndpointOptions } from './endpoints.js'
+import { DPOP_ALGORITHMS } from '../../tokens/dpop.js'
 
 /** RFC 8414: what this server is and can do, for clients that configure themselves. */
 const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { issuer, scopes }) => {
@@ -18,7 +19,9 @@ const metadata: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { i
     scopes_supported: Object.keys(scopes),
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
-    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post']
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    // RFC 9449 §5.1: the token endpoint and the protected routes take DPoP proofs signed with these.
+    dpop_signing_alg_values_supported: [...DPOP_ALGORITHMS]
   }
 
   fastify.get('/.well-known/oauth-authorization-server', {

@@ -21,18 +21,21 @@ const BAD_CREDENTIALS = 'Invalid username or password'
 const BAD_REFRESH_TOKEN = 'The refresh token is invalid, expired, spent or revoked'
 
 const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, options) => {
-  const { store, hasher, accessTokens, limiter, revocations, scopes: catalogue, lifetimes } = options
+  const { store, hasher, accessTokens, limiter, revocations, dpopProofs, scopes: catalogue, lifetimes } = options
 
   const logins = new LoginAudit(fastify.log)
   fastify.addHook('onClose', async () => logins.close())
   const audit = logins.attempt.bind(logins)
 
-  /** Issues an access token in the family `familyId`, which ends it if revoked; `refreshToken` is the family's newest. */
-  function respond (user: User, client: Client, familyId: string, scopes: string[], refreshToken: string): TokenResponse {
-    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes, clientId: client.id, familyId })
+  /**
+   * Issues an access token in the family `familyId`, which ends it if revoked, and bound to the DPoP
+   * key `jkt` if there is one; `refreshToken` is the family's newest.
+   */
+  function respond (user: User, client: Client, familyId: string, scopes: string[], refreshToken: string, jkt: string | null): TokenResponse {
+    const access = accessTokens.issue({ userId: user.id, tokenVersion: user.tokenVersion, scopes, clientId: client.id, familyId, ...(jkt === null ? {} : { jkt }) })
     return {
       access_token: access.token,
-      token_type: 'bearer',
+      token_type: jkt === null ? 'bearer' : 'DPoP',
       expires_in: lifetimes.accessToken,
       refresh_token: refreshToken,
       scope: scopes.join(' ')
@@ -45,7 +48,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     revocations.revokeFamily(familyId, now)
   }
 
-  async function passwordGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
+  async function passwordGrant (request: FastifyRequest, body: TokenRequest, client: Client, jkt: string | null): Promise<TokenResponse> {
     if (body.username === undefined || body.username === '') throw invalidRequest('Missing parameter: username')
     if (body.password === undefined || body.password === '') throw invalidRequest('Missing parameter: password')
     const requested = parseScope(body.scope)
@@ -96,14 +99,25 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     const refresh = newRefreshToken()
     const familyId = randomUUID()
     await store.createRefreshFamily(
-      { id: familyId, userId: user.id, clientId: client.id, scopes: granted, tokenVersion: user.tokenVersion, createdAt: now, expiresAt: familyEnd },
+      {
+        id: familyId,
+        userId: user.id,
+        clientId: client.id,
+        scopes: granted,
+        tokenVersion: user.tokenVersion,
+        createdAt: now,
+        expiresAt: familyEnd,
+        // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key; a confidential
+        // client's are bound to it by its authentication already.
+        jkt: client.secretHash === null ? jkt : null
+      },
       { hash: refresh.hash, createdAt: now, expiresAt: Math.min(now + lifetimes.refreshToken * 1000, familyEnd) }
     )
     audit(request, username, client.id, 'success')
-    return respond(user, client, familyId, granted, refresh.value)
+    return respond(user, client, familyId, granted, refresh.value, jkt)
   }
 
-  async function refreshGrant (request: FastifyRequest, body: TokenRequest, client: Client): Promise<TokenResponse> {
+  async function refreshGrant (request: FastifyRequest, body: TokenRequest, client: Client, jkt: string | null): Promise<TokenResponse> {
     if (body.refresh_token === undefined || body.refresh_token === '') throw invalidRequest('Missing parameter: refresh_token')
     const requested = parseScope(body.scope)
     const hash = hashRefreshToken(body.refresh_token)
@@ -111,6 +125,10 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     // RFC 6749 §6: a refresh token is bound to the client it was issued to.
     if (found === null || found.family.clientId !== client.id) throw invalidGrant(BAD_REFRESH_TOKEN)
     const { family } = found
+    // RFC 9449 §5: a refresh token bound to a key is refused without a proof of that key; nothing is spent.
+    if (family.jkt !== null && family.jkt !== jkt) {
+      throw invalidGrant(jkt === null ? 'The refresh token is bound to a DPoP key: send a DPoP proof' : 'The refresh token is bound to another DPoP key')
+    }
     // RFC 6749 §6: a refresh may narrow the scope, never widen it; checked before the token is spent.
     const beyond = requested.filter(scope => !family.scopes.includes(scope))
     if (beyond.length > 0) throw invalidScope(`Scope not granted to this login: ${beyond.join(' ')}`)
@@ -137,7 +155,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     // The user may have lost a scope since the login: the refresh grants no more than they have now.
     const current = family.scopes.filter(scope => user.scopes.includes(scope) && client.scopes.includes(scope))
     const granted = requested.length > 0 ? requested.filter(scope => current.includes(scope)) : current
-    return respond(user, client, family.id, granted, next.value)
+    return respond(user, client, family.id, granted, next.value, jkt)
   }
 
   fastify.post('/token', {
@@ -152,7 +170,7 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       body: TokenRequest,
       response: {
         200: documented(TokenResponse, 'The tokens', NO_STORE),
-        400: oauthError('`invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`'),
+        400: oauthError('`invalid_request`, `invalid_grant`, `invalid_scope`, `unsupported_grant_type`, or `invalid_dpop_proof` (RFC 9449) for a bad `DPoP` header'),
         401: oauthError('`invalid_client`: a client was named and did not authenticate', BASIC_CHALLENGE),
         413: oauthError('`invalid_request`: the body is too large'),
         429: oauthError('`invalid_request`: too many failed logins for this username or from this address', RETRY_AFTER),
@@ -167,9 +185,11 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       throw unsupportedGrantType('grant_type must be password or refresh_token')
     }
     const client = await authenticateClient(clientCredentials(request.headers.authorization, body), options, request.ip)
+    // Before the grant, so that a bad proof costs no password check and spends no refresh token.
+    const jkt = await dpopProofs.tokenRequestKey(request)
     return body.grant_type === 'password'
-      ? await passwordGrant(request, body, client)
-      : await refreshGrant(request, body, client)
+      ? await passwordGrant(request, body, client, jkt)
+      : await refreshGrant(request, body, client, jkt)
   })
 }
 

@@ -100,7 +100,7 @@ t.test('/docs/json', async t => {
     t.same(Object.keys(token.responses).sort(), ['200', '400', '401', '413', '429', '503'])
     t.match(bodySchema(document, '/token', '200'), {
       required: ['access_token', 'token_type', 'expires_in', 'refresh_token', 'scope'],
-      properties: { token_type: { enum: ['bearer'] } }
+      properties: { token_type: { enum: ['bearer', 'DPoP'] } }
     })
     t.ok(response(document, '/token', '200').headers?.['Cache-Control'])
     for (const status of ['400', '401', '413', '429', '503']) {

@@ -7,7 +7,7 @@ import { build, addUser, login } from '../helper.js'
 const REALM = 'Bearer realm="http://127.0.0.1:3000"'
 const INVALID_REQUEST = new RegExp(`^${REALM}, error="invalid_request", error_description="[^"\\\\]+"$`)
 
-type Row = 'missing' | 'malformed' | 'accepted'
+type Row = 'missing' | 'malformed' | 'accepted' | 'unbound'
 
 t.test('hostile Authorization headers', async t => {
   const { app } = await build(t)
@@ -21,7 +21,8 @@ t.test('hostile Authorization headers', async t => {
     { name: 'no space between Bearer and the token', authorization: `Bearer${token}`, row: 'missing' },
     { name: 'a no-break space between Bearer and the token', authorization: `Bearer\u00a0${token}`, row: 'missing' },
     { name: 'a colon after Bearer', authorization: `Bearer: ${token}`, row: 'missing' },
-    { name: 'the DPoP scheme with the token', authorization: `DPoP ${token}`, row: 'missing' },
+    // The DPoP scheme is another scheme this server takes, for tokens bound to a key only (RFC 9449 §7.1).
+    { name: 'the DPoP scheme with the token', authorization: `DPoP ${token}`, row: 'unbound' },
     { name: 'a scheme name of 8000 characters', authorization: `${'B'.repeat(8000)} ${token}`, row: 'missing' },
 
     // Spaces around the field value are not part of it (RFC 9110 §5.5), and the scheme is case-insensitive.
@@ -59,6 +60,10 @@ t.test('hostile Authorization headers', async t => {
           t.equal(response.statusCode, 401, `${url}: ${response.body}`)
           t.equal(body.code, 'OAUTH2_TOKEN_MISSING')
           t.equal(response.headers['www-authenticate'], REALM)
+        } else if (row === 'unbound') {
+          t.equal(response.statusCode, 401, `${url}: ${response.body}`)
+          t.equal(body.code, 'OAUTH2_INVALID_TOKEN')
+          t.match(response.headers['www-authenticate'], /^DPoP algs="[^"]+", error="invalid_token", error_description="[^"\\]+"$/)
         } else {
           t.equal(response.statusCode, 400, `${url}: ${response.body}`)
           t.equal(body.code, 'OAUTH2_INVALID_REQUEST')

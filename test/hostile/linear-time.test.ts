@@ -19,7 +19,17 @@ const WORST: Record<string, string> = {
   'Basic, base64 then a stray character': `Basic ${'A'.repeat(SIZE)}!`,
   'Bearer, a run of spaces, then a stray character': `Bearer${' '.repeat(SIZE)}!`,
   'Bearer, token characters then padding then a stray one': `Bearer ${'a'.repeat(SIZE / 2)}${'='.repeat(SIZE / 2)}!`,
-  'only spaces and one character': `${' '.repeat(SIZE)}x`
+  'only spaces and one character': `${' '.repeat(SIZE)}x`,
+  'DPoP, a run of spaces, then a stray character': `DPoP${' '.repeat(SIZE)}!`,
+  'spaces, then DPoP and a token': `${' '.repeat(SIZE)}DPoP x`
+}
+
+/** DPoP proofs (RFC 9449) that make a parser work hardest: as long as a header can be, or just under the proof limit. */
+const WORST_PROOFS: Record<string, string> = {
+  'base64url characters': 'a'.repeat(SIZE),
+  'dots': '.'.repeat(SIZE),
+  'a header of nested JSON arrays, just under 8 KB': `${Buffer.from(`{"typ":"dpop+jwt","alg":"ES256","jwk":${'['.repeat(5900)}`).toString('base64url')}.e30.AA`,
+  'a header of one long JSON string, just under 8 KB': `${Buffer.from(`{"typ":"dpop+jwt","alg":"${'\\u0041'.repeat(980)}"}`).toString('base64url')}.e30.AA`
 }
 
 /** The median of `rounds` timings of `work`, in milliseconds. */
@@ -65,5 +75,24 @@ t.test('every endpoint answers the worst headers of 16 KB in under 10 ms', async
       t.ok(status < 500, `${request.url}, ${name}: answered ${status}`)
       t.ok(ms < LIMIT_MS, `${request.url}, ${name}: ${ms.toFixed(2)} ms`)
     }
+  }
+})
+
+t.test('the token endpoint answers the worst DPoP proofs of 16 KB in under 10 ms', async t => {
+  const { app } = await build(t)
+  await addUser(app.authStore, 'johndoe')
+  for (const [name, proof] of Object.entries(WORST_PROOFS)) {
+    let status = 0
+    const ms = await median(ROUNDS, async () => {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/token',
+        payload: 'grant_type=password&username=johndoe&password=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof }
+      })
+      status = response.statusCode
+    })
+    t.equal(status, 400, `${name}: refused`)
+    t.ok(ms < LIMIT_MS, `${name}: ${ms.toFixed(2)} ms`)
   }
 })

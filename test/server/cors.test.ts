@@ -19,6 +19,7 @@ t.test('CORS_ORIGINS allows exactly the listed origins, without credentials', as
   t.equal(allowed.statusCode, 204)
   t.equal(allowed.headers['access-control-allow-origin'], 'https://app.example.com')
   t.match(String(allowed.headers['access-control-allow-headers']), /authorization/i)
+  t.match(String(allowed.headers['access-control-allow-headers']), /\bdpop\b/i, 'a browser client may send DPoP proofs')
   t.equal(allowed.headers['access-control-allow-credentials'], undefined)
   const other = await app.inject({ ...preflight, headers: { ...preflight.headers, origin: 'https://evil.example.com' } })
   t.equal(other.headers['access-control-allow-origin'], undefined)

@@ -73,6 +73,7 @@ describe('users from code', () => {
     expect(new InvalidTokenError('x').code).type.toBe<'OAUTH2_INVALID_TOKEN'>()
     expect(new DuplicateUsernameError('alice').code).type.toBe<'DUPLICATE_USERNAME'>()
     expect<'OAUTH2_PASSWORD_WEAK'>().type.toBeAssignableTo<ErrorCode>()
+    expect<'OAUTH2_INVALID_DPOP_PROOF'>().type.toBeAssignableTo<ErrorCode>()
     expect<'OAUTH2_NO_SUCH_CODE'>().type.not.toBeAssignableTo<ErrorCode>()
   })
 })
