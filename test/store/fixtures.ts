@@ -132,8 +132,11 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
     return store
   }
 
-  t.test('numbers its migrations 1, 2, 3… in order', async t => {
-    t.strictSame(backend.migrations.map(migration => migration.version), backend.migrations.map((_, index) => index + 1))
+  t.test('numbers its migrations from 1 in increasing order', async t => {
+    // Not necessarily without gaps: features developed apart reserve their numbers, and each step stands on its own.
+    const versions = backend.migrations.map(migration => migration.version)
+    t.equal(versions[0], 1)
+    t.ok(versions.every((version, index) => index === 0 || version > versions[index - 1]!), versions.join(', '))
   })
 
   t.test('keeps everything across close and reopen', async t => {
