@@ -62,6 +62,7 @@ export class KeyEncryption {
 
   /** `key` as the store is to keep it: its private key encrypted when there is a secret. */
   seal (key: SigningKey): SigningKey {
+    if (this.#secret === null) return key
     return { ...key, privateKey: this.#seal(key.privateKey, SIGNING_KEY_INFO, key.kid) }
   }
 
@@ -70,6 +71,7 @@ export class KeyEncryption {
    * KeyEncryptionError when it is encrypted and there is no secret, the wrong one, or it was altered.
    */
   open (key: SigningKey): SigningKey {
+    if (!isEncrypted(key)) return key
     const opened = this.#open(key.privateKey, SIGNING_KEY_INFO, key.kid)
     if (typeof opened === 'string') return { ...key, privateKey: opened }
     if (opened.failure === 'encoding') throw new KeyEncryptionError(`signing key ${key.kid} is stored in an encoding this version cannot read`)
