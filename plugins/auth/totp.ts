@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyError } from 'fastify'
 import { Type } from '@sinclair/typebox'
+import { SECURITY_SCHEME } from '../../schemas/bearer.js'
 import { RETRY_AFTER, oauthError } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
 import { RecoveryCodesResponse, TotpConfirmRequest, TotpEnrollResponse, TotpRemovalRequest } from '../../schemas/totp.js'
@@ -21,6 +22,13 @@ const BEARER_ERRORS: Readonly<Record<string, string>> = {
 }
 
 const ENABLED_ALREADY = 'A second factor is enabled already; remove it first with DELETE /totp'
+
+/**
+ * Who may call the endpoints below: the bearer of an access token of any scope. `authenticate` runs
+ * as an onRequest hook, before the body is read, so that no one without a token gets a body parsed
+ * and validated; the plugin documents only preHandler uses of it, so the requirement is written here.
+ */
+const security = [{ [SECURITY_SCHEME]: [] }]
 
 /** What the endpoints below may answer besides their success, all `{ error, error_description }`. */
 const refusals = {
@@ -49,9 +57,9 @@ const totp: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { secon
   })
 
   fastify.post('/totp/enroll', {
-    onRequest: noStore,
-    preHandler: fastify.authenticate,
+    onRequest: [noStore, fastify.authenticate],
     schema: {
+      security,
       summary: 'Start enrolling a second factor: a new TOTP secret for an authenticator app',
       description: 'Replaces an enrollment that waits for its first code. Nothing changes at login until `POST /totp/confirm`.',
       tags: ['totp'],
@@ -69,9 +77,9 @@ const totp: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { secon
   })
 
   fastify.post('/totp/confirm', {
-    onRequest: noStore,
-    preHandler: fastify.authenticate,
+    onRequest: [noStore, fastify.authenticate],
     schema: {
+      security,
       summary: 'Activate the second factor with a first code; returns ten recovery codes, shown this once',
       description: 'From then on, a password login of the user also needs the form parameter `totp` on `POST /token`.',
       tags: ['totp'],
@@ -94,9 +102,9 @@ const totp: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, { secon
   })
 
   fastify.delete('/totp', {
-    onRequest: noStore,
-    preHandler: fastify.authenticate,
+    onRequest: [noStore, fastify.authenticate],
     schema: {
+      security,
       summary: 'Remove the second factor, with a current code or a recovery code',
       description: 'A wrong code counts as a failed login of the user, against the same limits.',
       tags: ['totp'],
