@@ -3,7 +3,9 @@ import {
   InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, TotpEnrolledError, TotpNotEnrolledError, UserExistsError,
   UserNotFoundError, WeakPasswordError, checkScopes, checkText, checkUsername, createUsers, type Users
 } from '../users/users.js'
+import { KeyEncryption } from '../tokens/key-encryption.js'
 import { CliError, EXIT, UsageError, parseCommandLine, type CommandContext, type CommandGroup } from './command.js'
+import { checkDecrypts } from './keys.js'
 import { secretReader } from './input.js'
 
 // `oauth2-password user …`, on the users API that hosts use from code: every username is
@@ -169,6 +171,9 @@ export const userCommands: CommandGroup = {
           context.print(`removed the second factor of user ${quote(username)}`)
           return
         }
+        // The TOTP secret is sealed with SIGNING_KEY_SECRET as the signing keys are: a secret missing or
+        // other than theirs would store one the servers cannot read, or read in clear.
+        checkDecrypts(await (await context.store()).listSigningKeys(), new KeyEncryption(context.config.SIGNING_KEY_SECRET))
         const { secret, uri, recoveryCodes } = await users.enrollTotp(username)
         context.print(`user ${quote(username)} now needs a one-time code to log in; add this to their authenticator app:`)
         context.print(uri)

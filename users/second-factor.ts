@@ -29,7 +29,7 @@ export type ConfirmOutcome =
 export type LoginCheck = 'none' | 'accepted' | 'missing' | 'wrong'
 
 /** The name authenticator apps show beside the codes: the issuer URL's host, as `auth.example.com`. */
-export function issuerName (issuer: string): string {
+function issuerName (issuer: string): string {
   try {
     return new URL(issuer).hostname
   } catch {

@@ -186,6 +186,22 @@ t.test('user totp: bad usage exits 2, an unknown user 1', async t => {
   t.match(help.stdout, 'oauth2-password user totp enroll|disable <username>')
 })
 
+t.test('user totp enroll refuses a SIGNING_KEY_SECRET missing or other than the signing keys\', writing nothing', async t => {
+  const env = { DATABASE_URL: `sqlite:${path.join(tmp, `db-${++databases}`, 'auth.db')}` }
+  t.equal((await cli(t, env, ['user', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`).done).code, 0)
+  t.equal((await cli(t, { ...env, SIGNING_KEY_SECRET: SECRET }, ['keys', 'rotate']).done).code, 0, 'an encrypted signing key')
+  const missing = await cli(t, env, ['user', 'totp', 'enroll', 'alice']).done
+  t.equal(missing.code, 2)
+  t.match(missing.stderr, /^signing key \S+ is encrypted in the store, and SIGNING_KEY_SECRET/)
+  const other = await cli(t, { ...env, SIGNING_KEY_SECRET: 'another secret, also of 32 characters' }, ['user', 'totp', 'enroll', 'alice']).done
+  t.equal(other.code, 2)
+  t.match(other.stderr, /^signing key \S+ does not decrypt with this SIGNING_KEY_SECRET/)
+  t.equal(other.stdout, '')
+  t.same(await cli(t, env, ['user', 'totp', 'disable', 'alice']).done, { code: 1, stdout: '', stderr: 'user "alice" has no TOTP second factor\n' }, 'nothing was enrolled')
+  const right = await cli(t, { ...env, SIGNING_KEY_SECRET: SECRET }, ['user', 'totp', 'enroll', 'alice']).done
+  t.equal(right.code, 0, right.stderr)
+})
+
 t.test('on a terminal, user totp enroll also prints the URI as a QR code', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'util-linux script is not installed' }, async t => {
   const database = path.join(tmp, `db-${++databases}`, 'auth.db')
   const env = { DATABASE_URL: `sqlite:${database}` }
