@@ -7,7 +7,8 @@ import type { StoreUnavailableError } from './store/errors.js'
 import type { HashingSaturatedError } from './passwords/hasher.js'
 import type { InsufficientScopeError, InvalidDPoPProofError, InvalidTokenError, MalformedRequestError, MissingTokenError } from './tokens/bearer.js'
 import type {
-  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError
+  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError,
+  TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError
 } from './users/users.js'
 
 export {
@@ -22,7 +23,8 @@ export { MissingDriverError, type Driver } from './store/drivers.js'
 export {
   createUsers, DEFAULT_PASSWORD_MIN_LENGTH,
   InvalidUsernameError, WeakPasswordError, InvalidScopeError, InvalidUserFieldError, UserExistsError, UserNotFoundError,
-  type Users, type UsersOptions, type UserAccount, type NewUserAccount
+  TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError,
+  type Users, type UsersOptions, type UserAccount, type NewUserAccount, type TotpActivation, type TotpSecret
 } from './users/users.js'
 export { canonicalUsername } from './passwords/username.js'
 export { HashingSaturatedError, type Argon2Parameters } from './passwords/hasher.js'
@@ -33,5 +35,5 @@ export type { OAuthErrorCode } from './tokens/errors.js'
 export type ErrorCode = InstanceType<
   | typeof MissingTokenError | typeof MalformedRequestError | typeof InvalidTokenError | typeof InsufficientScopeError | typeof InvalidDPoPProofError
   | typeof InvalidUsernameError | typeof WeakPasswordError | typeof InvalidScopeError | typeof InvalidUserFieldError
-  | typeof UserExistsError | typeof UserNotFoundError
+  | typeof UserExistsError | typeof UserNotFoundError | typeof TotpEnrolledError | typeof TotpNotEnrolledError | typeof TotpCodeInvalidError
 >['code'] | DuplicateUsernameError['code'] | DuplicateClientError['code'] | MissingDriverError['code'] | HashingSaturatedError['code'] | StoreUnavailableError['code']

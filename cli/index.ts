@@ -33,7 +33,8 @@ function fullUsage (): string {
     'Without --password-stdin (--secret-stdin), the password (secret) is asked for twice on the terminal; with it,',
     'stdin is the password less one final line break. Configuration comes from the environment as for the server:',
     'DATABASE_URL, PASSWORD_MIN_LENGTH, ACCESS_TOKEN_TTL, JWT_ALGORITHM, ARGON2_MEMORY_COST, ARGON2_TIME_COST,',
-    'ARGON2_PARALLELISM, SIGNING_KEY_SECRET (keys rotate encrypts the new key with it; keys encrypt, the stored ones).',
+    'ARGON2_PARALLELISM, SIGNING_KEY_SECRET (keys rotate encrypts the new key with it; keys encrypt, the stored ones;',
+    'user totp enroll, the TOTP secret), ISSUER (whose host authenticator apps show beside the codes).',
     '',
     'Exit status: 0 success; 1 the user or client exists already or is not found; 2 bad usage or configuration;',
     '3 any other failure.'

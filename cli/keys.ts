@@ -10,7 +10,7 @@ import { CliError, EXIT, parseCommandLine, type CommandGroup } from './command.j
  * servers could not decrypt, or one added in clear among encrypted ones, would be worse than none.
  * A missing or wrong secret is the configuration's fault, so it exits as a configuration error does.
  */
-function checkDecrypts (keys: readonly SigningKey[], encryption: KeyEncryption): void {
+export function checkDecrypts (keys: readonly SigningKey[], encryption: KeyEncryption): void {
   try {
     for (const key of keys) encryption.open(key)
   } catch (error) {

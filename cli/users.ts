@@ -1,8 +1,11 @@
+import { renderUnicodeCompact } from 'uqr'
 import {
-  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError,
-  checkScopes, checkText, checkUsername, createUsers, type Users
+  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, TotpEnrolledError, TotpNotEnrolledError, UserExistsError,
+  UserNotFoundError, WeakPasswordError, checkScopes, checkText, checkUsername, createUsers, type Users
 } from '../users/users.js'
-import { CliError, EXIT, parseCommandLine, type CommandContext, type CommandGroup } from './command.js'
+import { KeyEncryption } from '../tokens/key-encryption.js'
+import { CliError, EXIT, UsageError, parseCommandLine, type CommandContext, type CommandGroup } from './command.js'
+import { checkDecrypts } from './keys.js'
 import { secretReader } from './input.js'
 
 // `oauth2-password user …`, on the users API that hosts use from code: every username is
@@ -17,7 +20,10 @@ function asCliError (error: unknown): unknown {
     error instanceof InvalidUserFieldError) {
     return new CliError(error.message, EXIT.usage)
   }
-  if (error instanceof UserExistsError || error instanceof UserNotFoundError) return new CliError(error.message, EXIT.conflict)
+  if (error instanceof UserExistsError || error instanceof UserNotFoundError || error instanceof TotpEnrolledError ||
+    error instanceof TotpNotEnrolledError) {
+    return new CliError(error.message, EXIT.conflict)
+  }
   return error
 }
 
@@ -35,7 +41,9 @@ async function openUsers ({ config, store }: CommandContext): Promise<Users> {
   return createUsers({
     store: await store(),
     argon2: { memoryCost: config.ARGON2_MEMORY_COST, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM },
-    passwordMinLength: config.PASSWORD_MIN_LENGTH
+    passwordMinLength: config.PASSWORD_MIN_LENGTH,
+    issuer: config.ISSUER,
+    signingKeySecret: config.SIGNING_KEY_SECRET
   })
 }
 
@@ -55,6 +63,14 @@ function passwordReader (fromStdin: boolean | undefined): () => Promise<string> 
 /** The user, who must exist before a password is asked for. */
 async function existing (users: Users, username: string): Promise<void> {
   if (await users.find(username) === null) throw new UserNotFoundError(quote(username))
+}
+
+/**
+ * `uri` as a QR code of Unicode half blocks, two modules a character high, light modules drawn: in
+ * bright white on black whatever the terminal's colours, so that a phone reads it on a light theme too.
+ */
+function qrCode (uri: string): string {
+  return renderUnicodeCompact(uri, { border: 2 }).split('\n').map(line => `\x1b[97;40m${line}\x1b[0m`).join('\n')
 }
 
 export function formatTable (rows: string[][]): string[] {
@@ -138,6 +154,33 @@ export const userCommands: CommandGroup = {
         const username = checkUsername(parseCommandLine(args, {}, ['username']).params.username)
         await (await openUsers(context)).remove(username)
         context.print(`removed user ${quote(username)}`)
+      })
+    }
+  },
+  totp: {
+    usage: 'totp enroll|disable <username>',
+    summary: 'give the user a TOTP second factor (prints the otpauth:// URI, a QR code on a terminal, and ten recovery codes), or remove it',
+    async run (args, context) {
+      const { params } = parseCommandLine(args, {}, ['action', 'username'])
+      if (params.action !== 'enroll' && params.action !== 'disable') throw new UsageError(`unknown action ${quote(params.action)}: enroll or disable`)
+      await refusing(async () => {
+        const username = checkUsername(params.username)
+        const users = await openUsers(context)
+        if (params.action === 'disable') {
+          await users.disableTotp(username)
+          context.print(`removed the second factor of user ${quote(username)}`)
+          return
+        }
+        // The TOTP secret is sealed with SIGNING_KEY_SECRET as the signing keys are: a secret missing or
+        // other than theirs would store one the servers cannot read, or read in clear.
+        checkDecrypts(await (await context.store()).listSigningKeys(), new KeyEncryption(context.config.SIGNING_KEY_SECRET))
+        const { secret, uri, recoveryCodes } = await users.enrollTotp(username)
+        context.print(`user ${quote(username)} now needs a one-time code to log in; add this to their authenticator app:`)
+        context.print(uri)
+        if (process.stdout.isTTY === true) context.print(qrCode(uri))
+        context.print(`or type in the secret ${secret}`)
+        context.print('recovery codes, each usable once in place of a code (shown only now):')
+        for (const code of recoveryCodes) context.print(`  ${code}`)
       })
     }
   },

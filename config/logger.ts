@@ -13,9 +13,12 @@ export const REDACT = [
   'body.password',
   'body.refresh_token',
   'body.client_secret',
+  'body.totp',
+  'body.code',
   '*.password',
   '*.refresh_token',
   '*.client_secret',
+  '*.totp',
   '*.access_token'
 ]
 

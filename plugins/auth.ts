@@ -11,6 +11,7 @@ import { Value } from '@sinclair/typebox/value'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import { MemoryStore, guardStore, openStore, type SigningAlgorithm, type SigningKey, type Store } from '../store/index.js'
 import { UserAdmin, DEFAULT_PASSWORD_MIN_LENGTH, type Users } from '../users/users.js'
+import { SecondFactor } from '../users/second-factor.js'
 import { ExpiringCache } from '../tokens/cache.js'
 import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
@@ -168,6 +169,12 @@ const STORE_METHODS = Object.keys({
   setClientSecret: true,
   removeClient: true,
   listClients: true,
+  findTotpEnrollment: true,
+  startTotpEnrollment: true,
+  activateTotpEnrollment: true,
+  acceptTotpStep: true,
+  spendRecoveryCode: true,
+  removeTotpEnrollment: true,
   ping: true,
   close: true
 } satisfies Record<keyof Store, true>) as Array<keyof Store>
@@ -375,7 +382,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     if (options.redis !== undefined) pings.push(unanswered('redis', failures.ping()))
     return (await Promise.all(pings)).flat()
   })
-  fastify.decorate('authUsers', new UserAdmin(store, hasher, options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH))
+  const secondFactor = new SecondFactor(store, encryption, issuer)
+  fastify.decorate('authUsers', new UserAdmin(store, hasher, options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH, secondFactor))
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
@@ -465,6 +473,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     revocations,
     limiter,
     dpopProofs,
+    secondFactor,
     keys: () => keys,
     scopes: options.scopes,
     issuer,

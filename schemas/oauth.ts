@@ -11,6 +11,7 @@ export const TokenRequest = Type.Object({
   username: parameter('The resource owner\'s username (password grant)', 1024),
   password: parameter('The resource owner\'s password (password grant)', PASSWORD_MAX_LENGTH),
   scope: parameter('Space-delimited scopes; none asks for every scope the user has'),
+  totp: parameter('For a user with a second factor (password grant): the 6-digit code of their authenticator app (RFC 6238), or one of their recovery codes', 64),
   refresh_token: parameter('The refresh token (refresh_token grant)', 16384),
   client_id: parameter('The client, when it authenticates in the body', 256),
   client_secret: parameter('The client\'s secret, when it authenticates in the body', 1024)

@@ -11,6 +11,7 @@ import type {
   RotationResult,
   SigningKey,
   Store,
+  TotpEnrollment,
   User,
   UserChanges
 } from './types.js'
@@ -35,6 +36,8 @@ export class MemoryStore implements Store {
   readonly #clients = new Map<string, Client>()
   // DPoP proof id → until when it is remembered.
   readonly #dpopProofs = new Map<string, number>()
+  // User id → the enrollment, and the hashes of its recovery codes.
+  readonly #totp = new Map<string, { enrollment: TotpEnrollment, recoveryCodes: Set<string> }>()
   #closed = false
 
   async createUser (user: NewUser): Promise<User> {
@@ -90,6 +93,7 @@ export class MemoryStore implements Store {
     this.#idsByUsername.delete(user.username)
     // As SQLite's ON DELETE CASCADE removes them with the user.
     this.#deleteRefreshFamilies(family => family.userId === id)
+    this.#totp.delete(id)
     this.#userChanges.set(id, Date.now())
     return true
   }
@@ -265,6 +269,47 @@ export class MemoryStore implements Store {
     return [...this.#clients.values()]
       .sort((a, b) => compareCodePoints(a.id, b.id))
       .map(copyClient)
+  }
+
+  async findTotpEnrollment (userId: string): Promise<TotpEnrollment | null> {
+    this.#assertOpen()
+    const entry = this.#totp.get(userId)
+    return entry === undefined ? null : { ...entry.enrollment }
+  }
+
+  async startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean> {
+    this.#assertOpen()
+    if (!this.#users.has(userId) || this.#totp.get(userId)?.enrollment.state === 'active') return false
+    this.#totp.set(userId, { enrollment: { userId, secret, state: 'pending', lastStep: null, createdAt: now }, recoveryCodes: new Set() })
+    return true
+  }
+
+  async activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean> {
+    this.#assertOpen()
+    const entry = this.#totp.get(userId)
+    if (entry === undefined || entry.enrollment.state !== 'pending' || entry.enrollment.secret !== secret) return false
+    entry.enrollment.state = 'active'
+    entry.enrollment.lastStep = step
+    entry.recoveryCodes = new Set(recoveryCodeHashes)
+    return true
+  }
+
+  async acceptTotpStep (userId: string, step: number): Promise<boolean> {
+    this.#assertOpen()
+    const enrollment = this.#totp.get(userId)?.enrollment
+    if (enrollment === undefined || enrollment.state !== 'active' || (enrollment.lastStep !== null && enrollment.lastStep >= step)) return false
+    enrollment.lastStep = step
+    return true
+  }
+
+  async spendRecoveryCode (userId: string, hash: string): Promise<boolean> {
+    this.#assertOpen()
+    return this.#totp.get(userId)?.recoveryCodes.delete(hash) ?? false
+  }
+
+  async removeTotpEnrollment (userId: string): Promise<boolean> {
+    this.#assertOpen()
+    return this.#totp.delete(userId)
   }
 
   async ping (): Promise<void> {

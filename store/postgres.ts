@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrations } from './postgres-migrations.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
-  type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToTotpEnrollment, rowToUser,
+  type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
@@ -19,6 +19,7 @@ import type {
   SigningAlgorithm,
   SigningKey,
   Store,
+  TotpEnrollment,
   User,
   UserChanges
 } from './types.js'
@@ -421,6 +422,64 @@ export class PostgresStore implements Store {
   async listClients (): Promise<Client[]> {
     const { rows } = await this.#query<ClientRow>('SELECT * FROM clients ORDER BY id COLLATE "C"')
     return rows.map(rowToClient)
+  }
+
+  async findTotpEnrollment (userId: string): Promise<TotpEnrollment | null> {
+    const { rows } = await this.#query<TotpEnrollmentRow>('SELECT * FROM totp_enrollments WHERE user_id = $1', [userId])
+    return rows[0] === undefined ? null : rowToTotpEnrollment(rows[0])
+  }
+
+  async startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean> {
+    // Selected from users, so that an unknown user inserts nothing; an active enrollment is left as it is.
+    const { rowCount } = await this.#query(`
+      INSERT INTO totp_enrollments (user_id, secret, state, last_step, created_at)
+      SELECT id, $2, 'pending', NULL, $3 FROM users WHERE id = $1
+      ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = NULL, created_at = excluded.created_at
+      WHERE totp_enrollments.state = 'pending'
+    `, [userId, secret, now])
+    return rowCount === 1
+  }
+
+  async activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean> {
+    // The codes are replaced in the same transaction, so that an enrollment is never active without them.
+    return await this.#transaction(async client => {
+      const { rowCount } = await client.query(`
+        UPDATE totp_enrollments SET state = 'active', last_step = $3
+        WHERE user_id = $1 AND state = 'pending' AND secret = $2
+      `, [userId, secret, step])
+      if (rowCount !== 1) return false
+      await client.query('DELETE FROM totp_recovery_codes WHERE user_id = $1', [userId])
+      await client.query('INSERT INTO totp_recovery_codes (user_id, hash) SELECT $1, unnest($2::text[])', [userId, recoveryCodeHashes])
+      return true
+    })
+  }
+
+  async acceptTotpStep (userId: string, step: number): Promise<boolean> {
+    // The row lock makes a concurrent update of the same enrollment wait, then test the condition again
+    // against what it committed: of two calls with one step, the second changes nothing. In a
+    // transaction of #transaction's, READ COMMITTED whatever the server's default, under which the
+    // second would fail with a serialization error instead.
+    return await this.#transaction(async client => {
+      const { rowCount } = await client.query(`
+        UPDATE totp_enrollments SET last_step = $2
+        WHERE user_id = $1 AND state = 'active' AND (last_step IS NULL OR last_step < $2)
+      `, [userId, step])
+      return rowCount === 1
+    })
+  }
+
+  async spendRecoveryCode (userId: string, hash: string): Promise<boolean> {
+    // As acceptTotpStep: a concurrent delete of the same row waits for this one, then finds nothing to delete.
+    return await this.#transaction(async client => {
+      const { rowCount } = await client.query('DELETE FROM totp_recovery_codes WHERE user_id = $1 AND hash = $2', [userId, hash])
+      return rowCount === 1
+    })
+  }
+
+  async removeTotpEnrollment (userId: string): Promise<boolean> {
+    // ON DELETE CASCADE takes the recovery codes.
+    const { rowCount } = await this.#query('DELETE FROM totp_enrollments WHERE user_id = $1', [userId])
+    return rowCount === 1
   }
 
   async ping (): Promise<void> {

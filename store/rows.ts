@@ -1,4 +1,4 @@
-import type { Client, RefreshFamily, RefreshToken, SigningAlgorithm, SigningKey, User } from './types.js'
+import type { Client, RefreshFamily, RefreshToken, SigningAlgorithm, SigningKey, TotpEnrollment, User } from './types.js'
 
 // The columns of the SQL stores, as the PostgreSQL driver returns them, and how they become the
 // store's objects. store/sqlite.ts turns its JSON text and 0/1 columns into these first.
@@ -47,6 +47,14 @@ export interface ClientRow {
   id: string
   secret_hash: string | null
   scopes: string[]
+  created_at: number
+}
+
+export interface TotpEnrollmentRow {
+  user_id: string
+  secret: string
+  state: 'pending' | 'active'
+  last_step: number | null
   created_at: number
 }
 
@@ -103,6 +111,16 @@ export function rowToClient (row: ClientRow): Client {
     id: row.id,
     secretHash: row.secret_hash,
     scopes: row.scopes,
+    createdAt: row.created_at
+  }
+}
+
+export function rowToTotpEnrollment (row: TotpEnrollmentRow): TotpEnrollment {
+  return {
+    userId: row.user_id,
+    secret: row.secret,
+    state: row.state,
+    lastStep: row.last_step,
     createdAt: row.created_at
   }
 }

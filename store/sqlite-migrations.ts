@@ -99,7 +99,26 @@ export const migrations: ReadonlyArray<Migration> = [
       CREATE INDEX user_changes_changed_at ON user_changes (changed_at);
     `
   },
-  // Versions 4 and 5 belong to other features; the numbers are kept, whichever lands first.
+  {
+    version: 5,
+    name: 'create totp_enrollments and totp_recovery_codes',
+    // A recovery code hangs off its enrollment, so that removing the enrollment, or its user, removes it.
+    sql: `
+      CREATE TABLE totp_enrollments (
+        user_id TEXT PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+        secret TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'active')),
+        last_step INTEGER,
+        created_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE totp_recovery_codes (
+        user_id TEXT NOT NULL REFERENCES totp_enrollments (user_id) ON DELETE CASCADE,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (user_id, hash)
+      ) STRICT;
+    `
+  },
   {
     version: 6,
     name: 'bind refresh families to a DPoP key, and remember the DPoP proofs used',

@@ -15,6 +15,7 @@ import {
   type RotationResult,
   type SigningKey,
   type Store,
+  type TotpEnrollment,
   type User,
   type UserChanges
 } from './types.js'
@@ -143,6 +144,15 @@ export class SqliteWorkerStore implements Store {
   setClientSecret (id: string, secretHash: string): Promise<boolean> { return this.#call('setClientSecret', id, secretHash) }
   removeClient (id: string): Promise<boolean> { return this.#call('removeClient', id) }
   listClients (): Promise<Client[]> { return this.#call('listClients') }
+  findTotpEnrollment (userId: string): Promise<TotpEnrollment | null> { return this.#call('findTotpEnrollment', userId) }
+  startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean> { return this.#call('startTotpEnrollment', userId, secret, now) }
+  activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean> {
+    return this.#call('activateTotpEnrollment', userId, secret, step, recoveryCodeHashes)
+  }
+
+  acceptTotpStep (userId: string, step: number): Promise<boolean> { return this.#call('acceptTotpStep', userId, step) }
+  spendRecoveryCode (userId: string, hash: string): Promise<boolean> { return this.#call('spendRecoveryCode', userId, hash) }
+  removeTotpEnrollment (userId: string): Promise<boolean> { return this.#call('removeTotpEnrollment', userId) }
   ping (): Promise<void> { return this.#call('ping') }
 
   /** Closes the database, then the thread; a second close does nothing. */

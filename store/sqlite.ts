@@ -3,8 +3,8 @@ import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
 import { protectDatabaseFiles } from './sqlite-files.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
-  type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToTotpEnrollment, rowToUser,
+  type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
@@ -19,6 +19,7 @@ import type {
   Revocation,
   SigningKey,
   Store,
+  TotpEnrollment,
   User,
   UserChanges
 } from './types.js'
@@ -219,6 +220,33 @@ export class SqliteStore implements Store {
 
   async listClients (): Promise<Client[]> {
     return this.#statements.listClients.all().map(clientFromRow)
+  }
+
+  async findTotpEnrollment (userId: string): Promise<TotpEnrollment | null> {
+    const row = this.#statements.totpEnrollment.get(userId)
+    return row === undefined ? null : rowToTotpEnrollment(row)
+  }
+
+  async startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean> {
+    return this.#statements.startTotpEnrollment.run({ userId, secret, now }).changes > 0
+  }
+
+  async activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean> {
+    return this.#transactions.activateTotpEnrollment.immediate(userId, secret, step, recoveryCodeHashes)
+  }
+
+  async acceptTotpStep (userId: string, step: number): Promise<boolean> {
+    // One statement: SQLite runs one writer at a time, so two processes cannot both find the step later than the last.
+    return this.#statements.acceptTotpStep.run({ userId, step }).changes > 0
+  }
+
+  async spendRecoveryCode (userId: string, hash: string): Promise<boolean> {
+    return this.#statements.spendRecoveryCode.run(userId, hash).changes > 0
+  }
+
+  async removeTotpEnrollment (userId: string): Promise<boolean> {
+    // ON DELETE CASCADE takes the recovery codes.
+    return this.#statements.removeTotpEnrollment.run(userId).changes > 0
   }
 
   /**
@@ -426,6 +454,26 @@ function prepareStatements (db: Database.Database) {
     setClientSecret: db.prepare<[string, string]>('UPDATE clients SET secret_hash = ? WHERE id = ?'),
     deleteClient: db.prepare<[string]>('DELETE FROM clients WHERE id = ?'),
     listClients: db.prepare<[], Stored<ClientRow>>('SELECT * FROM clients ORDER BY id'),
+    totpEnrollment: db.prepare<[string], TotpEnrollmentRow>('SELECT * FROM totp_enrollments WHERE user_id = ?'),
+    // Selected from users, so that an unknown user inserts nothing; an active enrollment is left as it is.
+    startTotpEnrollment: db.prepare<{ userId: string, secret: string, now: number }>(`
+      INSERT INTO totp_enrollments (user_id, secret, state, last_step, created_at)
+      SELECT id, @secret, 'pending', NULL, @now FROM users WHERE id = @userId
+      ON CONFLICT (user_id) DO UPDATE SET secret = excluded.secret, last_step = NULL, created_at = excluded.created_at
+      WHERE totp_enrollments.state = 'pending'
+    `),
+    activateTotpEnrollment: db.prepare<{ userId: string, secret: string, step: number | null }>(`
+      UPDATE totp_enrollments SET state = 'active', last_step = @step
+      WHERE user_id = @userId AND state = 'pending' AND secret = @secret
+    `),
+    deleteRecoveryCodes: db.prepare<[string]>('DELETE FROM totp_recovery_codes WHERE user_id = ?'),
+    insertRecoveryCode: db.prepare<[string, string]>('INSERT INTO totp_recovery_codes (user_id, hash) VALUES (?, ?)'),
+    acceptTotpStep: db.prepare<{ userId: string, step: number }>(`
+      UPDATE totp_enrollments SET last_step = @step
+      WHERE user_id = @userId AND state = 'active' AND (last_step IS NULL OR last_step < @step)
+    `),
+    spendRecoveryCode: db.prepare<[string, string]>('DELETE FROM totp_recovery_codes WHERE user_id = ? AND hash = ?'),
+    removeTotpEnrollment: db.prepare<[string]>('DELETE FROM totp_enrollments WHERE user_id = ?'),
     ping: db.prepare('PRAGMA wal_checkpoint(PASSIVE)')
   }
 }
@@ -480,6 +528,13 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       statements.pruneRefreshTokens.run(now)
       statements.pruneRefreshFamilies.run(now)
       statements.pruneDPoPProofs.run(now)
+    }),
+    // The codes are replaced in the same write, so that an enrollment is never active without them.
+    activateTotpEnrollment: db.transaction((userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]) => {
+      if (statements.activateTotpEnrollment.run({ userId, secret, step }).changes === 0) return false
+      statements.deleteRecoveryCodes.run(userId)
+      for (const hash of recoveryCodeHashes) statements.insertRecoveryCode.run(userId, hash)
+      return true
     }),
     // The families are revoked in the same write, so that no refresh slips in between.
     deleteClient: db.transaction((id: string, now: number) => {

@@ -122,6 +122,22 @@ export interface Client {
   createdAt: number
 }
 
+/** A user's second factor (RFC 6238 TOTP), as the store keeps it. */
+export interface TotpEnrollment {
+  userId: string
+  /**
+   * The shared secret, base32, as KeyEncryption.sealTotpSecret left it: encrypted when the server has
+   * a SIGNING_KEY_SECRET, so that the store never sees it in clear then.
+   */
+  secret: string
+  /** `pending` until a first code confirms it; only an `active` one is asked for at login. */
+  state: 'pending' | 'active'
+  /** The last RFC 6238 time step a code was accepted for (null before the first): no code of it or of an earlier step is accepted again. */
+  lastStep: number | null
+  /** When the enrollment was started. */
+  createdAt: number
+}
+
 export interface Store {
   /** Creates the user; throws `DuplicateUsernameError` when the username is taken. */
   createUser (user: NewUser): Promise<User>
@@ -192,6 +208,30 @@ export interface Store {
   removeClient (id: string): Promise<boolean>
   /** Every client, ordered by id. */
   listClients (): Promise<Client[]>
+
+  /** The user's TOTP enrollment, pending or active, or null. */
+  findTotpEnrollment (userId: string): Promise<TotpEnrollment | null>
+  /**
+   * Starts a pending enrollment of the user with `secret` (as it is to be stored), replacing a pending
+   * one; returns false, writing nothing, when the user has an active one or there is no such user.
+   */
+  startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean>
+  /**
+   * Makes the user's pending enrollment whose stored secret is `secret` active, with `step` as its
+   * last accepted time step and `recoveryCodeHashes` as its recovery codes, atomically; returns false,
+   * writing nothing, when there is no such pending enrollment (confirmed, replaced or removed meanwhile).
+   */
+  activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean>
+  /**
+   * Records `step` as the last accepted time step of the user's active enrollment if it is later than
+   * the last one, atomically: of concurrent calls with one step, through any number of stores sharing
+   * the backend, exactly one gets true (RFC 6238 §5.2: a code is accepted once).
+   */
+  acceptTotpStep (userId: string, step: number): Promise<boolean>
+  /** Deletes the user's recovery code with this hash; true for the one call that deleted it, atomically as acceptTotpStep. */
+  spendRecoveryCode (userId: string, hash: string): Promise<boolean>
+  /** Removes the user's enrollment, pending or active, with its recovery codes; returns whether there was one. */
+  removeTotpEnrollment (userId: string): Promise<boolean>
 
   /** Resolves when the backend answers; rejects otherwise. */
   ping (): Promise<void>

@@ -624,6 +624,117 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     t.strictSame(await store.findClient('web'), newClient('web'))
   })
 
+  t.test('starts a pending TOTP enrollment, replacing a pending one but never an active one', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    t.equal(await store.findTotpEnrollment(alice.id), null, 'none at first')
+
+    t.equal(await store.startTotpEnrollment(alice.id, 'secret-1', 1000), true)
+    t.strictSame(await store.findTotpEnrollment(alice.id), { userId: alice.id, secret: 'secret-1', state: 'pending', lastStep: null, createdAt: 1000 })
+    t.equal(await store.startTotpEnrollment(alice.id, 'secret-2', 2000), true, 'a pending one is replaced')
+    t.strictSame(await store.findTotpEnrollment(alice.id), { userId: alice.id, secret: 'secret-2', state: 'pending', lastStep: null, createdAt: 2000 })
+
+    t.equal(await store.activateTotpEnrollment(alice.id, 'secret-2', 50, ['h1']), true)
+    t.equal(await store.startTotpEnrollment(alice.id, 'secret-3', 3000), false, 'an active one is not replaced')
+    t.strictSame(await store.findTotpEnrollment(alice.id), { userId: alice.id, secret: 'secret-2', state: 'active', lastStep: 50, createdAt: 2000 })
+    t.equal(await store.spendRecoveryCode(alice.id, 'h1'), true, 'nor are its recovery codes')
+
+    t.equal(await store.startTotpEnrollment('00000000-0000-4000-8000-000000000000', 'secret', 1000), false, 'no enrollment for an unknown user')
+    t.equal(await store.findTotpEnrollment('00000000-0000-4000-8000-000000000000'), null)
+  })
+
+  t.test('activates only the pending enrollment with the given secret, with its last step and recovery codes', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    t.equal(await store.activateTotpEnrollment(alice.id, 'secret', 10, ['h1']), false, 'nothing to activate')
+    await store.startTotpEnrollment(alice.id, 'secret', 1000)
+    t.equal(await store.activateTotpEnrollment(alice.id, 'another secret', 10, ['h1']), false, 'an enrollment replaced meanwhile')
+    t.equal(await store.activateTotpEnrollment(bob.id, 'secret', 10, ['h1']), false, 'another user\'s')
+    t.equal((await store.findTotpEnrollment(alice.id))?.state, 'pending')
+    t.equal(await store.spendRecoveryCode(alice.id, 'h1'), false, 'a refused activation stores no recovery code')
+
+    t.equal(await store.activateTotpEnrollment(alice.id, 'secret', 10, ['h1', 'h2', 'h3']), true)
+    t.strictSame(await store.findTotpEnrollment(alice.id), { userId: alice.id, secret: 'secret', state: 'active', lastStep: 10, createdAt: 1000 })
+    t.equal(await store.activateTotpEnrollment(alice.id, 'secret', 20, ['h4']), false, 'an active one is not activated again')
+    t.equal(await store.spendRecoveryCode(alice.id, 'h4'), false)
+    t.equal(await store.spendRecoveryCode(alice.id, 'h2'), true, 'its recovery codes are stored')
+
+    await store.startTotpEnrollment(bob.id, 'secret', 1000)
+    t.equal(await store.activateTotpEnrollment(bob.id, 'secret', null, ['h1']), true, 'without a step (an operator\'s enrollment)')
+    t.equal((await store.findTotpEnrollment(bob.id))?.lastStep, null)
+    t.equal(await store.spendRecoveryCode(bob.id, 'h1'), true, 'one digest may be two users\' codes')
+    t.equal(await store.spendRecoveryCode(alice.id, 'h1'), true)
+  })
+
+  t.test('accepts each time step of an active enrollment once, and no earlier one', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    t.equal(await store.acceptTotpStep(alice.id, 100), false, 'no enrollment')
+    await store.startTotpEnrollment(alice.id, 'secret', 1000)
+    t.equal(await store.acceptTotpStep(alice.id, 100), false, 'a pending enrollment accepts no step')
+    await store.activateTotpEnrollment(alice.id, 'secret', null, [])
+
+    t.equal(await store.acceptTotpStep(alice.id, 100), true, 'the first step')
+    t.equal(await store.acceptTotpStep(alice.id, 100), false, 'the same step again')
+    t.equal(await store.acceptTotpStep(alice.id, 99), false, 'an earlier step')
+    t.equal(await store.acceptTotpStep(alice.id, 101), true, 'a later step')
+    t.equal((await store.findTotpEnrollment(alice.id))?.lastStep, 101)
+    t.equal(await store.acceptTotpStep(alice.id, 2 ** 40), true, 'a step of a far future, as a number')
+    t.equal((await store.findTotpEnrollment(alice.id))?.lastStep, 2 ** 40)
+  })
+
+  t.test('of ten concurrent acceptances of one step, and of ten spendings of one recovery code, exactly one succeeds', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.startTotpEnrollment(alice.id, 'secret', 1000)
+    await store.activateTotpEnrollment(alice.id, 'secret', 10, ['h1'])
+
+    const steps = await Promise.all(Array.from({ length: 10 }, () => store.acceptTotpStep(alice.id, 11)))
+    t.equal(steps.filter(accepted => accepted).length, 1)
+    const codes = await Promise.all(Array.from({ length: 10 }, () => store.spendRecoveryCode(alice.id, 'h1')))
+    t.equal(codes.filter(spent => spent).length, 1)
+  })
+
+  t.test('removes an enrollment with its recovery codes, and removing the user removes both', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    t.equal(await store.removeTotpEnrollment(alice.id), false, 'nothing to remove')
+    for (const user of [alice, bob]) {
+      await store.startTotpEnrollment(user.id, 'secret', 1000)
+      await store.activateTotpEnrollment(user.id, 'secret', 10, ['h1', 'h2'])
+    }
+
+    t.equal(await store.removeTotpEnrollment(alice.id), true)
+    t.equal(await store.findTotpEnrollment(alice.id), null)
+    t.equal(await store.removeTotpEnrollment(alice.id), false, 'once')
+    t.equal(await store.startTotpEnrollment(alice.id, 'new secret', 2000), true, 'a new enrollment can start')
+    await store.activateTotpEnrollment(alice.id, 'new secret', null, [])
+    t.equal(await store.spendRecoveryCode(alice.id, 'h1'), false, 'the old recovery codes went with the old enrollment')
+
+    await store.removeUser(bob.id)
+    t.equal(await store.findTotpEnrollment(bob.id), null, 'the user\'s enrollment went with the user')
+    t.equal(await store.spendRecoveryCode(bob.id, 'h1'), false, 'and its recovery codes')
+    t.equal((await store.findTotpEnrollment(alice.id))?.state, 'active', 'another user keeps hers')
+  })
+
+  t.test('hands out copies of enrollments', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    await store.startTotpEnrollment(alice.id, 'secret', 1000)
+    const codes = ['h1']
+    await store.activateTotpEnrollment(alice.id, 'secret', 10, codes)
+    codes.push('h2')
+    const found = await store.findTotpEnrollment(alice.id)
+    if (found !== null) {
+      found.state = 'pending'
+      found.lastStep = 0
+    }
+    t.strictSame(await store.findTotpEnrollment(alice.id), { userId: alice.id, secret: 'secret', state: 'active', lastStep: 10, createdAt: 1000 })
+    t.equal(await store.spendRecoveryCode(alice.id, 'h2'), false)
+  })
+
   t.test('ping resolves while open and rejects once closed', async t => {
     const store = await open(t)
     await t.resolves(store.ping())

@@ -3,6 +3,8 @@ import { PasswordHasher, passwordProblem, type Argon2Parameters } from '../passw
 import { canonicalUsername, usernameProblem } from '../passwords/username.js'
 import { DuplicateUsernameError, type Store, type User } from '../store/types.js'
 import { isScopeToken } from '../tokens/scopes.js'
+import { KeyEncryption, SIGNING_KEY_SECRET_MIN_LENGTH } from '../tokens/key-encryption.js'
+import { SecondFactor, type TotpActivation, type TotpSecret } from './second-factor.js'
 
 // Users from code: what the CLI's `user` commands do, for a host's scripts, seeds and tests. Every
 // username is canonicalised first, every new password meets the rules and is hashed with argon2id,
@@ -20,6 +22,14 @@ export const InvalidUserFieldError = createError<'OAUTH2_USER_FIELD_INVALID', 40
   'OAUTH2_USER_FIELD_INVALID', '%s must not contain control characters', 400)
 export const UserExistsError = createError<'OAUTH2_USER_EXISTS', 409, [username: string]>('OAUTH2_USER_EXISTS', 'user %s exists already', 409)
 export const UserNotFoundError = createError<'OAUTH2_USER_NOT_FOUND', 404, [username: string]>('OAUTH2_USER_NOT_FOUND', 'user %s not found', 404)
+export const TotpEnrolledError = createError<'OAUTH2_TOTP_ENROLLED', 409, [username: string]>(
+  'OAUTH2_TOTP_ENROLLED', 'user %s has a TOTP second factor already; disable it first', 409)
+export const TotpNotEnrolledError = createError<'OAUTH2_TOTP_NOT_ENROLLED', 404, [username: string, what: string]>(
+  'OAUTH2_TOTP_NOT_ENROLLED', 'user %s has no %s', 404)
+export const TotpCodeInvalidError = createError<'OAUTH2_TOTP_CODE_INVALID', 400, []>(
+  'OAUTH2_TOTP_CODE_INVALID', 'the one-time code is wrong, or its time step was used already', 400)
+
+export type { TotpActivation, TotpSecret } from './second-factor.js'
 
 /** What the users API tells of a user: the stored user without its password hash and token version. */
 export type UserAccount = Omit<User, 'passwordHash' | 'tokenVersion'>
@@ -50,6 +60,26 @@ export interface Users {
   find (username: string): Promise<UserAccount | null>
   /** Every user, ordered by username. */
   list (): Promise<UserAccount[]>
+  /**
+   * Gives the user a TOTP second factor (RFC 6238), active at once, as an operator does: the secret
+   * and otpauth:// URI for an authenticator app, and ten single-use recovery codes, all shown this
+   * once. From then on a password login of the user also needs a code. Throws `OAUTH2_TOTP_ENROLLED`
+   * when the user has one already.
+   */
+  enrollTotp (username: string): Promise<TotpActivation>
+  /**
+   * Starts an enrollment that the user confirms with a first code of their app (`confirmTotpEnrollment`),
+   * replacing one that waits for it. Throws `OAUTH2_TOTP_ENROLLED` when the user has an active one.
+   */
+  startTotpEnrollment (username: string): Promise<TotpSecret>
+  /**
+   * Activates the enrollment started for the user when `code` is a current code of it, and returns the
+   * ten recovery codes. Throws `OAUTH2_TOTP_NOT_ENROLLED` when none waits, `OAUTH2_TOTP_CODE_INVALID`
+   * for a wrong code.
+   */
+  confirmTotpEnrollment (username: string, code: string): Promise<string[]>
+  /** Removes the user's second factor, active or waiting, and its recovery codes. Throws `OAUTH2_TOTP_NOT_ENROLLED` when there is none. */
+  disableTotp (username: string): Promise<void>
 }
 
 /** NIST SP 800-63B-4 §3.1.1.2: 15 for single-factor passwords, and never below 8. */
@@ -61,6 +91,10 @@ export interface UsersOptions {
   argon2?: Partial<Argon2Parameters>
   /** The fewest characters a new password may have: 8 to 1024, 15 by default. */
   passwordMinLength?: number
+  /** The plugin's issuer URL: authenticator apps show its host beside the user's codes. */
+  issuer?: string
+  /** The plugin's signingKeySecret (SIGNING_KEY_SECRET): TOTP secrets are stored encrypted with it, as signing keys are. */
+  signingKeySecret?: string
 }
 
 /** The canonical form of `username`; throws `OAUTH2_USERNAME_INVALID` when no account can have it. */
@@ -94,11 +128,13 @@ export class UserAdmin implements Users {
   readonly #store: Store
   readonly #hasher: PasswordHasher
   readonly #passwordMinLength: number
+  readonly #secondFactor: SecondFactor
 
-  constructor (store: Store, hasher: PasswordHasher, passwordMinLength: number) {
+  constructor (store: Store, hasher: PasswordHasher, passwordMinLength: number, secondFactor: SecondFactor) {
     this.#store = store
     this.#hasher = hasher
     this.#passwordMinLength = passwordMinLength
+    this.#secondFactor = secondFactor
   }
 
   async create (user: NewUserAccount): Promise<UserAccount> {
@@ -148,6 +184,33 @@ export class UserAdmin implements Users {
     return (await this.#store.listUsers()).map(account)
   }
 
+  async enrollTotp (username: string): Promise<TotpActivation> {
+    const user = await this.#get(username)
+    const enrolled = await this.#secondFactor.enroll(user, Date.now())
+    if (enrolled === null) throw new TotpEnrolledError(quote(user.username))
+    return enrolled
+  }
+
+  async startTotpEnrollment (username: string): Promise<TotpSecret> {
+    const user = await this.#get(username)
+    const started = await this.#secondFactor.start(user, Date.now())
+    if (started === null) throw new TotpEnrolledError(quote(user.username))
+    return started
+  }
+
+  async confirmTotpEnrollment (username: string, code: string): Promise<string[]> {
+    const user = await this.#get(username)
+    const confirmed = await this.#secondFactor.confirm(user.id, code, Date.now())
+    if (confirmed.outcome === 'not_pending') throw new TotpNotEnrolledError(quote(user.username), 'TOTP enrollment waiting for a first code')
+    if (confirmed.outcome === 'wrong_code') throw new TotpCodeInvalidError()
+    return confirmed.recoveryCodes
+  }
+
+  async disableTotp (username: string): Promise<void> {
+    const user = await this.#get(username)
+    if (!await this.#secondFactor.disable(user.id)) throw new TotpNotEnrolledError(quote(user.username), 'TOTP second factor')
+  }
+
   #checkPassword (password: string): void {
     const problem = passwordProblem(password, this.#passwordMinLength)
     if (problem !== null) throw new WeakPasswordError(problem)
@@ -166,15 +229,24 @@ export class UserAdmin implements Users {
   }
 }
 
+/** What authenticator apps name the service when createUsers is given no issuer. */
+const DEFAULT_ISSUER = 'oauth2-password'
+
 /** The least of each argon2 parameter, as the plugin's options schema has them. */
 const ARGON2_MINIMUM: Record<keyof Argon2Parameters, number> = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
 
 /** Checks createUsers' options, which a script may have set wrong, naming the first wrong one. */
-function checkOptions ({ argon2 = {}, passwordMinLength }: UsersOptions): void {
+function checkOptions ({ argon2 = {}, passwordMinLength, issuer, signingKeySecret }: UsersOptions): void {
   const wrong = (name: string, expected: string, value: unknown): RangeError =>
     new RangeError(`option "${name}" must be ${expected}; received ${JSON.stringify(value)}`)
   if (passwordMinLength !== undefined && (!Number.isInteger(passwordMinLength) || passwordMinLength < 8 || passwordMinLength > 1024)) {
     throw wrong('passwordMinLength', 'an integer from 8 to 1024', passwordMinLength)
+  }
+  if (issuer !== undefined && (typeof issuer !== 'string' || !/^https?:\/\/[^\s"\\]+$/.test(issuer))) throw wrong('issuer', 'an http(s) URL', issuer)
+  if (signingKeySecret !== undefined && (typeof signingKeySecret !== 'string' || signingKeySecret.length < SIGNING_KEY_SECRET_MIN_LENGTH)) {
+    // Its length, never the secret itself.
+    const received = typeof signingKeySecret === 'string' ? `a string of ${signingKeySecret.length} characters` : typeof signingKeySecret
+    throw new RangeError(`option "signingKeySecret" must be a string of at least ${SIGNING_KEY_SECRET_MIN_LENGTH} characters; received ${received}`)
   }
   for (const [name, minimum] of Object.entries(ARGON2_MINIMUM)) {
     const value = argon2[name as keyof Argon2Parameters]
@@ -185,5 +257,6 @@ function checkOptions ({ argon2 = {}, passwordMinLength }: UsersOptions): void {
 /** The users API on its own, as the CLI and a host's scripts use it: over `store`, with a hasher of its own. */
 export function createUsers (options: UsersOptions): Users {
   checkOptions(options)
-  return new UserAdmin(options.store, new PasswordHasher({ argon2: options.argon2 }), options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH)
+  const secondFactor = new SecondFactor(options.store, new KeyEncryption(options.signingKeySecret), options.issuer ?? DEFAULT_ISSUER)
+  return new UserAdmin(options.store, new PasswordHasher({ argon2: options.argon2 }), options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH, secondFactor)
 }

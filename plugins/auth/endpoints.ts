@@ -9,6 +9,7 @@ import type { KeyRing } from '../../tokens/keys.js'
 import { LimitsUnavailableError, type LoginLimiter } from '../../limits/login.js'
 import type { RevocationList } from '../../tokens/revocations.js'
 import type { DPoPProofs } from './dpop.js'
+import type { SecondFactor } from '../../users/second-factor.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -16,6 +17,7 @@ import revoke from './revoke.js'
 import introspect from './introspect.js'
 import jwks from './jwks.js'
 import metadata from './metadata.js'
+import totp from './totp.js'
 
 /** What every endpoint shares: the services the auth plugin built, and its settings. */
 export interface EndpointOptions {
@@ -28,6 +30,8 @@ export interface EndpointOptions {
   revocations: RevocationList
   /** Checks the DPoP proofs of token requests. */
   dpopProofs: DPoPProofs
+  /** Users' TOTP second factors (RFC 6238). */
+  secondFactor: SecondFactor
   keys: () => KeyRing
   scopes: Record<string, string>
   issuer: string
@@ -98,6 +102,8 @@ const endpoints: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, op
   await fastify.register(introspect, shared)
   await fastify.register(jwks, shared)
   await fastify.register(metadata, shared)
+  // JSON endpoints, in a context of their own that takes JSON in place of forms.
+  await fastify.register(totp, shared)
 }
 
 export default endpoints

@@ -15,6 +15,7 @@ import type { EndpointOptions } from './endpoints.js'
 import { addSecurityScheme } from './openapi.js'
 import { FORM_BODY_LIMIT, noStore } from './form.js'
 import { LoginAudit } from './audit.js'
+import { secondFactorRefusal } from './second-factor.js'
 
 /** One description for an unknown user and a wrong password, so the answer tells them apart no more than the timing does. */
 const BAD_CREDENTIALS = 'Invalid username or password'
@@ -75,6 +76,12 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
     if (user === null || !verified) {
       audit(request, username, client.id, user === null ? 'unknown_user' : 'wrong_password')
       throw invalidGrant(BAD_CREDENTIALS)
+    }
+    // Disabled users are refused below as before, whatever their second factor; others need its code too.
+    const refusal = user.disabled ? null : await secondFactorRefusal(options, request, username, user, body.totp)
+    if (refusal !== null) {
+      audit(request, username, client.id, refusal.outcome)
+      throw refusal.error
     }
     await limiter.succeeded(username, request.ip)
     if (user.disabled) {

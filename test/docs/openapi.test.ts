@@ -9,11 +9,13 @@ const PROTECTED: Record<string, string[]> = {
   '/status': []
 }
 const UNPROTECTED = ['/health', '/token', '/revoke', '/introspect', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']
+/** The second factor's routes (SPEC §15): a bearer token of the user, any scope; JSON bodies, and errors in the OAuth format. */
+const TOTP = ['/totp/enroll', '/totp/confirm', '/totp']
 
 /** The one operation of a path, whatever its method. */
 function operation (document: OpenAPIV3.Document, path: string): OpenAPIV3.OperationObject {
   const item = document.paths[path]
-  const found = item?.get ?? item?.post
+  const found = item?.get ?? item?.post ?? item?.delete
   if (found === undefined) throw new Error(`${path} is not documented`)
   return found
 }
@@ -45,8 +47,22 @@ t.test('/docs/json', async t => {
     t.doesNotThrow(() => validator.resolveRefs())
   })
 
-  t.test('documents exactly the routes of docs/contract.md §2, §3 and §5, as the contract names them', async t => {
-    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...UNPROTECTED].sort())
+  t.test('documents exactly the routes of docs/contract.md §2, §3, §5 and §15, as the contract names them', async t => {
+    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...UNPROTECTED, ...TOTP].sort())
+  })
+
+  t.test('the second factor\'s routes need a bearer token of any scope, take JSON, and document their refusals as OAuth errors', async t => {
+    t.same(Object.keys(document.paths['/totp'] ?? {}), ['delete'])
+    for (const path of TOTP) {
+      const described = operation(document, path)
+      t.same(described.security, [{ OAuth2PasswordBearer: [] }], path)
+      const statuses = path === '/totp' ? ['204', '400', '401', '409', '429', '503'] : ['200', '400', '401', '409', '503']
+      for (const status of statuses.slice(1)) t.same(bodySchema(document, path, status), { $ref: '#/components/schemas/OAuthError' }, `${path} ${status}`)
+      if (path !== '/totp/enroll') t.same(Object.keys((described.requestBody as OpenAPIV3.RequestBodyObject).content), ['application/json'], path)
+    }
+    t.match(bodySchema(document, '/totp/enroll', '200'), { required: ['secret', 'otpauth_uri'] })
+    t.match(bodySchema(document, '/totp/confirm', '200'), { required: ['recovery_codes'], properties: { recovery_codes: { type: 'array' } } })
+    t.ok(response(document, '/totp', '429').headers?.['Retry-After'])
   })
 
   t.test('the security scheme is the OAuth2 password flow with the scope catalogue', async t => {
@@ -95,7 +111,8 @@ t.test('/docs/json', async t => {
     t.same(Object.keys(requestBody.content), ['application/x-www-form-urlencoded'])
     const form = requestBody.content['application/x-www-form-urlencoded']?.schema as OpenAPIV3.SchemaObject
     t.same(form.required, ['grant_type'])
-    t.same(Object.keys(form.properties ?? {}), ['grant_type', 'username', 'password', 'scope', 'refresh_token', 'client_id', 'client_secret'])
+    t.same(Object.keys(form.properties ?? {}), ['grant_type', 'username', 'password', 'scope', 'totp', 'refresh_token', 'client_id', 'client_secret'])
+    t.match(form.properties?.totp, { type: 'string', maxLength: 64, description: /second factor.*6-digit.*recovery code/ }, 'Try it out can send a one-time code')
 
     t.same(Object.keys(token.responses).sort(), ['200', '400', '401', '413', '429', '503'])
     t.match(bodySchema(document, '/token', '200'), {
@@ -133,7 +150,7 @@ t.test('/docs/json', async t => {
       const described = operation(document, path)
       t.type(described.summary, 'string', path)
       t.ok(described.tags?.length, path)
-      t.ok(described.responses['200'], path)
+      t.ok(described.responses['200'] ?? described.responses['204'], path)
       for (const [status, answer] of Object.entries(described.responses)) {
         t.not((answer as OpenAPIV3.ResponseObject).description, 'Default Response', `${path} ${status}`)
       }

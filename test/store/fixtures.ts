@@ -277,6 +277,42 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
     for (const { child } of children) child.stdin.end()
     t.strictSame(await Promise.all(children.map(({ exited }) => exited)), names.map(() => 0), 'every process exited cleanly')
   })
+
+  t.test('processes accepting one TOTP time step or spending one recovery code at the same moment: exactly one succeeds', async t => {
+    // Each process opens the database first and tries only when sent what to try, so that the tries race.
+    const names = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
+    const children = startWorkers(t, names, `
+      for await (const location of lines) {
+        const store = ${backend.openInWorker}
+        process.stdout.write('open\\n')
+        const [userId, what, value] = (await lines.next()).value.split(' ')
+        const result = what === 'step' ? await store.acceptTotpStep(userId, Number(value)) : await store.spendRecoveryCode(userId, value)
+        await store.close()
+        process.stdout.write(JSON.stringify(result) + '\\n')
+      }
+    `)
+
+    for (const { nextLine } of children) t.equal(await nextLine(), 'ready')
+    for (let round = 1; round <= 4; round++) {
+      const location = backend.newLocation(t)
+      const store = await backend.open(location)
+      const alice = await store.createUser(newUser('alice'))
+      await store.startTotpEnrollment(alice.id, 'secret', 1000)
+      await store.activateTotpEnrollment(alice.id, 'secret', 100, ['h1'])
+      const attempt = round % 2 === 1 ? 'step 101' : 'code h1'
+
+      for (const { child } of children) child.stdin.write(`${location}\n`)
+      for (const { nextLine } of children) t.equal(await nextLine(), 'open', `round ${round}: opened`)
+      for (const { child } of children) child.stdin.write(`${alice.id} ${attempt}\n`)
+      const results = await Promise.all(children.map(async ({ nextLine }) => JSON.parse(await nextLine()) as boolean))
+
+      t.equal(results.filter(accepted => accepted).length, 1, `round ${round} (${attempt}): one process succeeded`)
+      if (attempt === 'step 101') t.equal((await store.findTotpEnrollment(alice.id))?.lastStep, 101)
+      await store.close()
+    }
+    for (const { child } of children) child.stdin.end()
+    t.strictSame(await Promise.all(children.map(({ exited }) => exited)), names.map(() => 0), 'every process exited cleanly')
+  })
 }
 
 export function readSqliteMigrations (file: string): AppliedMigration[] {

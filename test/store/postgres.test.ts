@@ -71,7 +71,8 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
     await store.createUser(newUser('alice'))
     const { rows } = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema])
     t.strictSame(rows.map(row => row.table_name), [
-      'clients', 'dpop_proofs', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations', 'signing_keys', 'user_changes', 'users'
+      'clients', 'dpop_proofs', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations', 'signing_keys',
+      'totp_enrollments', 'totp_recovery_codes', 'user_changes', 'users'
     ])
   })
 

@@ -107,3 +107,42 @@ t.test('every algorithm\'s keys round-trip', async t => {
     t.strictSame(encryption.open(encryption.seal(generated)), generated, alg)
   }
 })
+
+t.test('TOTP secrets: sealed bound to their user, apart from signing keys, and as they are without a secret', async t => {
+  const encryption = new KeyEncryption(SECRET)
+  const alice = '11111111-1111-4111-8111-111111111111'
+  const bob = '22222222-2222-4222-8222-222222222222'
+  const totpSecret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
+  const sealed = encryption.sealTotpSecret(alice, totpSecret)
+  t.match(sealed, /^\$aes-256-gcm\$v=1\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{16}\$[A-Za-z0-9_-]+\$[A-Za-z0-9_-]{22}$/)
+  t.notMatch(sealed, totpSecret)
+  t.not(encryption.sealTotpSecret(alice, totpSecret), sealed, 'a fresh salt and nonce each time')
+  t.equal(encryption.openTotpSecret(alice, sealed), totpSecret)
+  t.equal(new KeyEncryption(SECRET).openTotpSecret(alice, sealed), totpSecret, 'another instance with the same secret opens it')
+
+  const refusals: Array<{ name: string, open: () => string, message: RegExp }> = [
+    { name: 'moved to another user', open: () => encryption.openTotpSecret(bob, sealed), message: /^the TOTP secret of user \S+ does not decrypt with this SIGNING_KEY_SECRET/ },
+    { name: 'a wrong secret', open: () => new KeyEncryption(OTHER_SECRET).openTotpSecret(alice, sealed), message: /does not decrypt/ },
+    { name: 'no secret', open: () => new KeyEncryption(undefined).openTotpSecret(alice, sealed), message: /^the TOTP secret of user \S+ is encrypted in the store, and SIGNING_KEY_SECRET .* is not set$/ },
+    {
+      // Sealed as a signing key whose kid is the user id: the HKDF info keeps the kinds apart.
+      name: 'a signing key sealed for the same id',
+      open: () => encryption.openTotpSecret(alice, encryption.seal({ ...key, kid: alice, privateKey: totpSecret }).privateKey),
+      message: /does not decrypt/
+    }
+  ]
+  for (const { name, open, message } of refusals) {
+    t.throws(open, { name: 'KeyEncryptionError', message }, name)
+    try {
+      open()
+    } catch (error) {
+      t.notMatch(`${String(error)}\n${(error as Error).stack ?? ''}`, totpSecret, `${name}: the message shows no secret`)
+    }
+  }
+  t.throws(() => encryption.open({ ...key, kid: alice, privateKey: sealed }), { name: 'KeyEncryptionError' }, 'nor does a TOTP secret open as a signing key')
+
+  const inClear = new KeyEncryption(undefined)
+  t.equal(inClear.sealTotpSecret(alice, totpSecret), totpSecret, 'without a secret, stored as it is')
+  t.equal(inClear.openTotpSecret(alice, totpSecret), totpSecret)
+  t.equal(encryption.openTotpSecret(alice, totpSecret), totpSecret, 'one stored in clear before the secret was set is read as it is')
+})

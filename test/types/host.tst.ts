@@ -3,8 +3,9 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { describe, expect, test } from 'tstyche'
 import oauth2Password, {
-  createUsers, MemoryStore, openStore, DuplicateUsernameError, InvalidTokenError, UserExistsError,
-  type AuthUser, type ErrorCode, type OAuth2PasswordOptions, type RedisClient, type Store, type UserAccount, type Users
+  createUsers, MemoryStore, openStore, DuplicateUsernameError, InvalidTokenError, UserExistsError, TotpEnrolledError,
+  type AuthUser, type ErrorCode, type OAuth2PasswordOptions, type RedisClient, type Store, type TotpActivation, type TotpEnrollment,
+  type TotpSecret, type UserAccount, type Users
 } from 'fastify-oauth2-password'
 import { PostgresStore } from 'fastify-oauth2-password/postgres'
 import { storeContract } from 'fastify-oauth2-password/testing'
@@ -68,12 +69,23 @@ describe('users from code', () => {
     expect<UserAccount>().type.not.toHaveProperty('passwordHash')
   })
 
+  test('the second factor, from code', () => {
+    expect(app.authUsers.enrollTotp('alice')).type.toBe<Promise<TotpActivation>>()
+    expect(app.authUsers.startTotpEnrollment('alice')).type.toBe<Promise<TotpSecret>>()
+    expect(app.authUsers.confirmTotpEnrollment('alice', '123456')).type.toBe<Promise<string[]>>()
+    expect(app.authUsers.disableTotp('alice')).type.toBe<Promise<void>>()
+    expect(createUsers).type.toBeCallableWith({ store: new MemoryStore(), issuer: 'https://api.example.com', signingKeySecret: 'a secret of at least thirty-two characters' })
+    expect<Store['findTotpEnrollment']>().type.toBe<(userId: string) => Promise<TotpEnrollment | null>>()
+  })
+
   test('errors have their codes', () => {
     expect(new UserExistsError('"alice"').code).type.toBe<'OAUTH2_USER_EXISTS'>()
     expect(new InvalidTokenError('x').code).type.toBe<'OAUTH2_INVALID_TOKEN'>()
     expect(new DuplicateUsernameError('alice').code).type.toBe<'DUPLICATE_USERNAME'>()
     expect<'OAUTH2_PASSWORD_WEAK'>().type.toBeAssignableTo<ErrorCode>()
     expect<'OAUTH2_INVALID_DPOP_PROOF'>().type.toBeAssignableTo<ErrorCode>()
+    expect(new TotpEnrolledError('"alice"').code).type.toBe<'OAUTH2_TOTP_ENROLLED'>()
+    expect<'OAUTH2_TOTP_NOT_ENROLLED' | 'OAUTH2_TOTP_CODE_INVALID'>().type.toBeAssignableTo<ErrorCode>()
     expect<'OAUTH2_NO_SUCH_CODE'>().type.not.toBeAssignableTo<ErrorCode>()
   })
 })

@@ -2,6 +2,8 @@ import t, { type Test } from 'tap'
 import { PasswordHasher } from '../../passwords/hasher.js'
 import { MemoryStore, type Store } from '../../store/index.js'
 import { createUsers, type Users } from '../../users/users.js'
+import { KeyEncryption } from '../../tokens/key-encryption.js'
+import { codeAt, stepAt } from '../totp-codes.js'
 
 const PASSWORD = 'correct horse battery staple'
 const NEW_PASSWORD = 'a brand new passphrase, please'
@@ -150,4 +152,63 @@ t.test('argon2 parameters below the least the plugin accepts are refused, naming
   t.throws(() => createUsers({ store, argon2: { memoryCost: 512 } }), { name: 'RangeError', message: 'option "argon2.memoryCost" must be an integer of at least 1024; received 512' })
   t.throws(() => createUsers({ store, argon2: { timeCost: 0 } }), { message: /option "argon2.timeCost"/ })
   t.throws(() => createUsers({ store, argon2: { parallelism: 1.5 } }), { message: /option "argon2.parallelism"/ })
+})
+
+t.test('TOTP: an operator\'s enrollment is active at once, with its URI and ten recovery codes; disableTotp removes it', async t => {
+  const store = new MemoryStore()
+  const users = createUsers({ store, argon2: CHEAP, issuer: 'https://auth.example.com' })
+  const alice = await users.create({ username: 'alice', password: PASSWORD })
+  const before = Date.now()
+  const { secret, uri, recoveryCodes } = await users.enrollTotp('ALICE')
+  t.match(secret, /^[A-Z2-7]{32}$/)
+  t.equal(uri, `otpauth://totp/auth.example.com:alice?issuer=auth.example.com&secret=${secret}&algorithm=SHA1&digits=6&period=30`)
+  t.equal(recoveryCodes.length, 10)
+  const enrollment = await store.findTotpEnrollment(alice.id)
+  t.match(enrollment, { userId: alice.id, secret, state: 'active', lastStep: null })
+  t.ok((enrollment?.createdAt ?? 0) >= before)
+
+  const again = await refusal(t, users.enrollTotp('alice'))
+  t.match(again, { code: 'OAUTH2_TOTP_ENROLLED', statusCode: 409, message: 'user "alice" has a TOTP second factor already; disable it first' })
+  t.equal((await store.findTotpEnrollment(alice.id))?.secret, secret, 'the second enrollment changed nothing')
+  t.match(await refusal(t, users.startTotpEnrollment('alice')), { code: 'OAUTH2_TOTP_ENROLLED' })
+
+  await users.disableTotp('alice')
+  t.equal(await store.findTotpEnrollment(alice.id), null)
+  t.match(await refusal(t, users.disableTotp('alice')), { code: 'OAUTH2_TOTP_NOT_ENROLLED', statusCode: 404, message: 'user "alice" has no TOTP second factor' })
+  t.match(await refusal(t, users.enrollTotp('nobody')), { code: 'OAUTH2_USER_NOT_FOUND' })
+  t.match(await refusal(t, users.disableTotp('a b')), { code: 'OAUTH2_USERNAME_INVALID' })
+})
+
+t.test('TOTP: a user\'s enrollment waits for a first code of its secret', async t => {
+  const { store, users } = setup()
+  const alice = await users.create({ username: 'alice', password: PASSWORD })
+  t.match(await refusal(t, users.confirmTotpEnrollment('alice', '123456')), {
+    code: 'OAUTH2_TOTP_NOT_ENROLLED', statusCode: 404, message: 'user "alice" has no TOTP enrollment waiting for a first code'
+  })
+  const { secret, uri } = await users.startTotpEnrollment('alice')
+  t.match(uri, /^otpauth:\/\/totp\/oauth2-password:alice\?issuer=oauth2-password&/, 'named after the package without an issuer')
+  t.equal((await store.findTotpEnrollment(alice.id))?.state, 'pending')
+  t.match(await refusal(t, users.confirmTotpEnrollment('alice', '12345')), { code: 'OAUTH2_TOTP_CODE_INVALID', statusCode: 400 })
+  const step = stepAt(Date.now())
+  // Three steps before: outside the window even if the step turns meanwhile; the current one stays inside it.
+  t.match(await refusal(t, users.confirmTotpEnrollment('alice', codeAt(secret, step - 3))), { code: 'OAUTH2_TOTP_CODE_INVALID' })
+  const recoveryCodes = await users.confirmTotpEnrollment('alice', codeAt(secret, step))
+  t.equal(recoveryCodes.length, 10)
+  t.equal((await store.findTotpEnrollment(alice.id))?.state, 'active')
+})
+
+t.test('TOTP: secrets are stored encrypted with signingKeySecret, which is checked without being echoed', async t => {
+  const store = new MemoryStore()
+  const secretValue = 'a signing key secret of 32 chars or more'
+  const users = createUsers({ store, argon2: CHEAP, signingKeySecret: secretValue })
+  const alice = await users.create({ username: 'alice', password: PASSWORD })
+  const { secret } = await users.enrollTotp('alice')
+  const stored = (await store.findTotpEnrollment(alice.id))?.secret ?? ''
+  t.match(stored, /^\$aes-256-gcm\$v=1\$/)
+  t.equal(new KeyEncryption(secretValue).openTotpSecret(alice.id, stored), secret)
+
+  t.throws(() => createUsers({ store, signingKeySecret: 'too short a secret' }), {
+    name: 'RangeError', message: 'option "signingKeySecret" must be a string of at least 32 characters; received a string of 18 characters'
+  })
+  t.throws(() => createUsers({ store, issuer: 'auth.example.com' }), { name: 'RangeError', message: 'option "issuer" must be an http(s) URL; received "auth.example.com"' })
 })
