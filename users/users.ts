@@ -85,6 +85,12 @@ export function checkText (field: string, value: string | null | undefined): str
   return value
 }
 
+/** Throws `OAUTH2_PASSWORD_WEAK`, naming the rule, when `password` may not be set: the one check of every new password. */
+export function checkPassword (password: string, minLength: number): void {
+  const problem = passwordProblem(password, minLength)
+  if (problem !== null) throw new WeakPasswordError(problem)
+}
+
 function account ({ passwordHash: _hash, tokenVersion: _version, ...rest }: User): UserAccount {
   return rest
 }
@@ -149,8 +155,7 @@ export class UserAdmin implements Users {
   }
 
   #checkPassword (password: string): void {
-    const problem = passwordProblem(password, this.#passwordMinLength)
-    if (problem !== null) throw new WeakPasswordError(problem)
+    checkPassword(password, this.#passwordMinLength)
   }
 
   async #get (username: string): Promise<User> {

@@ -160,6 +160,22 @@ t.test('a password shorter than PASSWORD_MIN_LENGTH exits 2 and names the minimu
   t.ok(await hasher.verify((await findUser(database, 'bob'))?.passwordHash ?? '', PASSWORD), 'the old password still works')
 })
 
+t.test('a common password exits 2, says so without repeating it, and changes nothing', async t => {
+  const { database, run } = setup()
+  const common = '1234567890Qwerty'
+  const added = await run(['user', 'add', 'alice', '--password-stdin'], { stdin: `${common}\n` })
+  t.equal(added.code, 2)
+  t.equal(added.stdout, '')
+  t.equal(added.stderr, 'password is on a list of common passwords found in data breaches: choose another\n')
+  t.equal(await findUser(database, 'alice'), null, 'no user was created')
+
+  await addUser(run, 'bob')
+  const passwd = await run(['user', 'passwd', 'bob', '--password-stdin'], { stdin: common })
+  t.equal(passwd.code, 2)
+  t.match(passwd.stderr, /list of common passwords/)
+  t.ok(await hasher.verify((await findUser(database, 'bob'))?.passwordHash ?? '', PASSWORD), 'the old password still works')
+})
+
 t.test('an invalid username exits 2 before the database is touched', async t => {
   const { database, run } = setup()
   for (const name of ['a b', '', 'tab\there', 'x'.repeat(129)]) {

@@ -53,6 +53,7 @@ t.test('every refusal has a code and a status, and leaves no user behind', async
     { name: 'an empty username', call: () => users.create({ username: '', password: PASSWORD }), code: 'OAUTH2_USERNAME_INVALID', status: 400, message: /username is empty/ },
     { name: 'a username of 129 characters', call: () => users.create({ username: 'x'.repeat(129), password: PASSWORD }), code: 'OAUTH2_USERNAME_INVALID', status: 400, message: /longer than 128/ },
     { name: 'a short password', call: () => users.create({ username: 'carol', password: 'abcde' }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /^password must be at least 15 characters$/ },
+    { name: 'a common password', call: () => users.create({ username: 'carol', password: '1234567890Qwerty' }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /^password is on a list of common passwords/ },
     { name: 'a password of 1025 characters', call: () => users.create({ username: 'carol', password: 'x'.repeat(1025) }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /at most 1024 characters/ },
     { name: 'a scope with a quote', call: () => users.create({ username: 'carol', password: PASSWORD, scopes: ['"me"'] }), code: 'OAUTH2_SCOPE_INVALID', status: 400, message: /^invalid scope/ },
     { name: 'a control character in the name', call: () => users.create({ username: 'carol', password: PASSWORD, fullName: 'Carol\u0007' }), code: 'OAUTH2_USER_FIELD_INVALID', status: 400, message: /^fullName must not contain control characters$/ }
@@ -65,6 +66,7 @@ t.test('every refusal has a code and a status, and leaves no user behind', async
     t.equal(await store.countUsers(), 0, `${name}: no user was created`)
   }
   t.notMatch((await refusal(t, users.create({ username: 'carol', password: 'hunter2' }))).message, 'hunter2', 'the password is never in the message')
+  t.notMatch((await refusal(t, users.create({ username: 'carol', password: '1234567890Qwerty' }))).message, /1234567890qwerty/i, 'nor a common one')
 })
 
 t.test('create of a taken username, in any case, is OAUTH2_USER_EXISTS and leaves the user as it was', async t => {
@@ -92,6 +94,8 @@ t.test('setPassword sets the password and raises the token version', async t => 
 
   const weak = await refusal(t, users.setPassword('alice', 'abcde'))
   t.equal(weak.code, 'OAUTH2_PASSWORD_WEAK')
+  const common = await refusal(t, users.setPassword('alice', '1qaz2wsx3edc4rfv'))
+  t.equal(common.code, 'OAUTH2_PASSWORD_WEAK', 'a common password is refused too')
   t.strictSame(await store.findUserByUsername('alice'), after, 'a weak password changes nothing')
   const missing = await refusal(t, users.setPassword('bob', NEW_PASSWORD))
   t.equal(missing.code, 'OAUTH2_USER_NOT_FOUND')
