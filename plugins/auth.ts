@@ -29,6 +29,7 @@ import { RedisCounter, type RedisClient } from '../limits/redis.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
 import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
+import accounts from './auth/accounts.js'
 
 export type { Store } from '../store/index.js'
 export type { AccessTokenClaims } from '../tokens/access.js'
@@ -47,6 +48,8 @@ export interface AuthUser {
   clientId: string
   /** The token's `jti`. */
   tokenId: string
+  /** The login (refresh family) the token was issued in, its `sid`; null for a token issued before tokens carried it. */
+  sessionId: string | null
   /** When the token expires, in epoch seconds. */
   expiresAt: number
 }
@@ -155,6 +158,7 @@ const STORE_METHODS = Object.keys({
   rotateRefreshToken: true,
   findRefreshToken: true,
   revokeRefreshFamily: true,
+  listSessions: true,
   revokeAccessToken: true,
   revocationsSince: true,
   prune: true,
@@ -362,7 +366,8 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     if (options.redis !== undefined) pings.push(unanswered('redis', failures.ping()))
     return (await Promise.all(pings)).flat()
   })
-  fastify.decorate('authUsers', new UserAdmin(store, hasher, options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH))
+  const passwordMinLength = options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH
+  fastify.decorate('authUsers', new UserAdmin(store, hasher, passwordMinLength))
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
@@ -393,6 +398,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
         scopes: [...scopes],
         clientId: claims.client_id,
         tokenId: claims.jti,
+        sessionId: claims.sid ?? null,
         expiresAt: claims.exp
       }
     } catch (error) {
@@ -438,6 +444,15 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     scopes: options.scopes,
     issuer,
     lifetimes
+  })
+  await fastify.register(accounts, {
+    prefix: options.prefix ?? '',
+    store,
+    hasher,
+    limiter,
+    revocations,
+    userChanged: (id: string) => users.forget(id),
+    passwordMinLength
   })
 }
 

@@ -8,6 +8,7 @@ import type {
   RefreshToken,
   Revocation,
   RotationResult,
+  Session,
   SigningKey,
   Store,
   User,
@@ -27,6 +28,8 @@ export class MemoryStore implements Store {
   readonly #signingKeys: SigningKey[] = []
   readonly #refreshFamilies = new Map<string, RefreshFamily>()
   readonly #refreshTokens = new Map<string, RefreshToken>()
+  // Family id → when it was last refreshed (or made): only the sessions list shows it.
+  readonly #lastUsed = new Map<string, number>()
   // Access-token jti → when it was revoked, and the time after which its revocation can be forgotten.
   readonly #revokedAccessTokens = new Map<string, { revokedAt: number, expiresAt: number }>()
   // User id → when it last changed or was removed.
@@ -41,6 +44,7 @@ export class MemoryStore implements Store {
       id: randomUUID(),
       username: user.username,
       email: user.email ?? null,
+      emailVerified: false,
       fullName: user.fullName ?? null,
       scopes: [...user.scopes],
       disabled: false,
@@ -69,12 +73,18 @@ export class MemoryStore implements Store {
     this.#assertOpen()
     const user = this.#users.get(id)
     if (user === undefined) return null
+    if (changes.email !== undefined && changes.email !== user.email) user.emailVerified = false
     if (changes.email !== undefined) user.email = changes.email
+    if (changes.emailVerified !== undefined) user.emailVerified = changes.emailVerified
     if (changes.fullName !== undefined) user.fullName = changes.fullName
     if (changes.scopes !== undefined) user.scopes = [...changes.scopes]
     if (changes.disabled !== undefined) user.disabled = changes.disabled
     if (changes.passwordHash !== undefined) user.passwordHash = changes.passwordHash
-    if (changes.revokeTokens === true) user.tokenVersion++
+    if (changes.revokeTokens === true) {
+      user.tokenVersion++
+      const kept = changes.keepRefreshFamily === undefined ? undefined : this.#refreshFamilies.get(changes.keepRefreshFamily)
+      if (kept !== undefined && kept.userId === id && kept.revokedAt === null) kept.tokenVersion = user.tokenVersion
+    }
     this.#userChanges.set(id, Date.now())
     return copyUser(user)
   }
@@ -148,6 +158,7 @@ export class MemoryStore implements Store {
     if (this.#refreshTokens.has(first.hash)) throw new Error('the refresh token exists already')
     const created: RefreshFamily = { ...family, scopes: [...family.scopes], revokedAt: null }
     this.#refreshFamilies.set(created.id, created)
+    this.#lastUsed.set(created.id, created.createdAt)
     this.#refreshTokens.set(first.hash, newRefreshToken(first, created))
   }
 
@@ -163,6 +174,7 @@ export class MemoryStore implements Store {
     if (token.expiresAt <= now) return { outcome: 'invalid' }
     if (this.#refreshTokens.has(next.hash)) throw new Error('the refresh token exists already')
     token.spentAt = now
+    this.#lastUsed.set(family.id, now)
     this.#refreshTokens.set(next.hash, newRefreshToken(next, family))
     return { outcome: 'rotated', family: copyRefreshFamily(family) }
   }
@@ -178,6 +190,22 @@ export class MemoryStore implements Store {
     this.#assertOpen()
     const family = this.#refreshFamilies.get(familyId)
     if (family !== undefined) family.revokedAt ??= now
+  }
+
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    this.#assertOpen()
+    const user = this.#users.get(userId)
+    if (user === undefined) return []
+    const refreshable = new Set<string>()
+    for (const token of this.#refreshTokens.values()) {
+      if (token.spentAt === null && token.expiresAt > now) refreshable.add(token.familyId)
+    }
+    return [...this.#refreshFamilies.values()]
+      .filter(family => family.userId === userId && family.revokedAt === null && family.expiresAt > now &&
+        family.tokenVersion === user.tokenVersion && refreshable.has(family.id))
+      .map(family => ({ ...copyRefreshFamily(family), lastUsedAt: this.#lastUsed.get(family.id) ?? family.createdAt }))
+      // As the SQL stores order them: the most recent use first, then by id.
+      .sort((a, b) => b.lastUsedAt - a.lastUsedAt || compareCodePoints(a.id, b.id))
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
@@ -271,6 +299,7 @@ export class MemoryStore implements Store {
     for (const [id, family] of this.#refreshFamilies) {
       if (matches(family)) {
         this.#refreshFamilies.delete(id)
+        this.#lastUsed.delete(id)
         deleted.add(id)
       }
     }

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrations } from './postgres-migrations.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
-  type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToUser,
+  type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
 } from './rows.js'
 import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
@@ -15,6 +15,7 @@ import type {
   RefreshToken,
   Revocation,
   RotationResult,
+  Session,
   SigningAlgorithm,
   SigningKey,
   Store,
@@ -176,12 +177,13 @@ export class PostgresStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    // One statement for every combination of changes, so that the token_version raise, and the
-    // record of the change that instances poll for, land in the same write as the change.
+    // One statement for every combination of changes, so that the token_version raise, the login
+    // it keeps, and the record of the change that instances poll for, land in the same write as the change.
     const { rows } = await this.#query<UserRow>(`
       WITH updated AS (
         UPDATE users SET
           email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
+          email_verified = CASE WHEN $11::boolean THEN $12::boolean WHEN $2::boolean AND email IS DISTINCT FROM $3::text THEN false ELSE email_verified END,
           full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
           scopes = coalesce($6::jsonb, scopes),
           disabled = coalesce($7::boolean, disabled),
@@ -191,6 +193,9 @@ export class PostgresStore implements Store {
         RETURNING *
       ), recorded AS (
         ${RECORD_USER_CHANGE('updated', '$10')}
+      ), kept AS (
+        UPDATE refresh_families f SET token_version = updated.token_version FROM updated
+        WHERE f.id = $13::text AND f.user_id = updated.id AND f.revoked_at IS NULL
       )
       SELECT * FROM updated
     `, [
@@ -203,7 +208,10 @@ export class PostgresStore implements Store {
       changes.disabled ?? null,
       changes.passwordHash ?? null,
       changes.revokeTokens === true ? 1 : 0,
-      Date.now()
+      Date.now(),
+      changes.emailVerified !== undefined,
+      changes.emailVerified ?? null,
+      changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null
     ])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
@@ -267,8 +275,8 @@ export class PostgresStore implements Store {
   async createRefreshFamily (family: Omit<RefreshFamily, 'revokedAt'>, first: NewRefreshToken): Promise<void> {
     await this.#transaction(async client => {
       await client.query(`
-        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)
+        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, last_used_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $6)
       `, [
         family.id,
         family.userId,
@@ -297,6 +305,7 @@ export class PostgresStore implements Store {
       // The row is locked since the lookup, so the token is still live; throwing rolls back all of it.
       const spent = await client.query('UPDATE refresh_tokens SET spent_at = $1 WHERE hash = $2 AND spent_at IS NULL', [now, hash])
       if (spent.rowCount !== 1) throw new Error('the refresh token was spent during its rotation')
+      await client.query('UPDATE refresh_families SET last_used_at = $1 WHERE id = $2', [now, family.id])
       await client.query(INSERT_REFRESH_TOKEN, refreshTokenValues(next, family))
       return { outcome: 'rotated', family }
     })
@@ -311,6 +320,17 @@ export class PostgresStore implements Store {
   async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
     // The first revocation's time stands: it is when the family stopped working.
     await this.#query('UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, familyId])
+  }
+
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    // The family's own token_version against the user's: a family made before a change of password is over.
+    const { rows } = await this.#query<RefreshFamilyRow>(`
+      SELECT f.* FROM refresh_families f JOIN users u ON u.id = f.user_id
+      WHERE f.user_id = $1 AND f.revoked_at IS NULL AND f.expires_at > $2 AND f.token_version = u.token_version
+        AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.spent_at IS NULL AND t.expires_at > $2)
+      ORDER BY f.last_used_at DESC, f.id COLLATE "C"
+    `, [userId, now])
+    return rows.map(rowToSession)
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {

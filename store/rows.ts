@@ -1,4 +1,4 @@
-import type { Client, RefreshFamily, RefreshToken, SigningAlgorithm, SigningKey, User } from './types.js'
+import type { Client, RefreshFamily, RefreshToken, Session, SigningAlgorithm, SigningKey, User } from './types.js'
 
 // The columns of the SQL stores, as the PostgreSQL driver returns them, and how they become the
 // store's objects. store/sqlite.ts turns its JSON text and 0/1 columns into these first.
@@ -7,6 +7,7 @@ export interface UserRow {
   id: string
   username: string
   email: string | null
+  email_verified: boolean
   full_name: string | null
   scopes: string[]
   disabled: boolean
@@ -32,6 +33,7 @@ export interface RefreshFamilyRow {
   created_at: number
   expires_at: number
   revoked_at: number | null
+  last_used_at: number
 }
 
 // A token joined with its family, whose columns keep their names.
@@ -54,6 +56,7 @@ export function rowToUser (row: UserRow): User {
     id: row.id,
     username: row.username,
     email: row.email,
+    emailVerified: row.email_verified,
     fullName: row.full_name,
     scopes: row.scopes,
     disabled: row.disabled,
@@ -84,6 +87,10 @@ export function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
     expiresAt: row.expires_at,
     revokedAt: row.revoked_at
   }
+}
+
+export function rowToSession (row: RefreshFamilyRow): Session {
+  return { ...rowToRefreshFamily(row), lastUsedAt: row.last_used_at }
 }
 
 export function rowToRefreshToken (row: Pick<RefreshTokenWithFamilyRow, 'hash' | 'id' | 'token_created_at' | 'token_expires_at' | 'spent_at'>): RefreshToken {

@@ -12,6 +12,7 @@ import {
   type RefreshToken,
   type Revocation,
   type RotationResult,
+  type Session,
   type SigningKey,
   type Store,
   type User,
@@ -133,6 +134,7 @@ export class SqliteWorkerStore implements Store {
 
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> { return this.#call('findRefreshToken', hash) }
   revokeRefreshFamily (familyId: string, now: number): Promise<void> { return this.#call('revokeRefreshFamily', familyId, now) }
+  listSessions (userId: string, now: number): Promise<Session[]> { return this.#call('listSessions', userId, now) }
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
   revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
   prune (now: number): Promise<void> { return this.#call('prune', now) }

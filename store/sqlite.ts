@@ -3,7 +3,7 @@ import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
 import { protectDatabaseFiles } from './sqlite-files.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToUser,
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToUser,
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type UserRow
 } from './rows.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
@@ -14,6 +14,7 @@ import type {
   RefreshFamily,
   RefreshToken,
   RotationResult,
+  Session,
   SigningAlgorithm,
   Revocation,
   SigningKey,
@@ -33,7 +34,7 @@ const WAL_AUTOCHECKPOINT_PAGES = 100
 const WAL_SIZE_LIMIT = 512 * 1024
 
 /** A row as SQLite keeps it: scopes as JSON text and flags as 0 or 1. */
-type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' ? number : Row[Column] }
+type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' | 'email_verified' ? number : Row[Column] }
 
 /**
  * A store in one SQLite file, which several processes on one host may share. The methods return
@@ -105,13 +106,15 @@ export class SqliteStore implements Store {
       id,
       setEmail: changes.email === undefined ? 0 : 1,
       email: changes.email ?? null,
+      setEmailVerified: changes.emailVerified === undefined ? 0 : 1,
+      emailVerified: changes.emailVerified === true ? 1 : 0,
       setFullName: changes.fullName === undefined ? 0 : 1,
       fullName: changes.fullName ?? null,
       scopes: changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
       disabled: changes.disabled === undefined ? null : Number(changes.disabled),
       passwordHash: changes.passwordHash ?? null,
       revokeTokens: changes.revokeTokens === true ? 1 : 0
-    })
+    }, changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null)
     return row === undefined ? null : userFromRow(row)
   }
 
@@ -169,6 +172,10 @@ export class SqliteStore implements Store {
 
   async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
     this.#statements.revokeRefreshFamily.run(now, familyId)
+  }
+
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    return this.#statements.sessions.all({ userId, now }).map(row => rowToSession({ ...row, scopes: JSON.parse(row.scopes) }))
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
@@ -317,6 +324,8 @@ function prepareStatements (db: Database.Database) {
       id: string
       setEmail: number
       email: string | null
+      setEmailVerified: number
+      emailVerified: number
       setFullName: number
       fullName: string | null
       scopes: string | null
@@ -326,6 +335,7 @@ function prepareStatements (db: Database.Database) {
     }, Stored<UserRow>>(`
       UPDATE users SET
         email = CASE WHEN @setEmail THEN @email ELSE email END,
+        email_verified = CASE WHEN @setEmailVerified THEN @emailVerified WHEN @setEmail AND email IS NOT @email THEN 0 ELSE email_verified END,
         full_name = CASE WHEN @setFullName THEN @fullName ELSE full_name END,
         scopes = coalesce(@scopes, scopes),
         disabled = coalesce(@disabled, disabled),
@@ -335,6 +345,9 @@ function prepareStatements (db: Database.Database) {
       RETURNING *
     `),
     deleteUser: db.prepare<[string]>('DELETE FROM users WHERE id = ?'),
+    keepRefreshFamily: db.prepare<[number, string, string]>(
+      'UPDATE refresh_families SET token_version = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL'
+    ),
     recordUserChange: db.prepare<[string, number]>(`
       INSERT INTO user_changes (user_id, changed_at) VALUES (?, ?)
       ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
@@ -365,8 +378,8 @@ function prepareStatements (db: Database.Database) {
       createdAt: number
       expiresAt: number
     }>(`
-      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at)
-      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL)
+      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, last_used_at)
+      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL, @createdAt)
     `),
     insertRefreshToken: db.prepare<{
       hash: string
@@ -383,6 +396,14 @@ function prepareStatements (db: Database.Database) {
       WHERE t.hash = ?
     `),
     spendRefreshToken: db.prepare<[number, string]>('UPDATE refresh_tokens SET spent_at = ? WHERE hash = ? AND spent_at IS NULL'),
+    useRefreshFamily: db.prepare<[number, string]>('UPDATE refresh_families SET last_used_at = ? WHERE id = ?'),
+    // The family's own token_version against the user's: a family made before a change of password is over.
+    sessions: db.prepare<{ userId: string, now: number }, Stored<RefreshFamilyRow>>(`
+      SELECT f.* FROM refresh_families f JOIN users u ON u.id = f.user_id
+      WHERE f.user_id = @userId AND f.revoked_at IS NULL AND f.expires_at > @now AND f.token_version = u.token_version
+        AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.spent_at IS NULL AND t.expires_at > @now)
+      ORDER BY f.last_used_at DESC, f.id
+    `),
     // The first revocation's time stands: it is when the family stopped working.
     revokeRefreshFamily: db.prepare<[number, string]>('UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     revokeClientRefreshFamilies: db.prepare<[number, string]>(
@@ -420,10 +441,12 @@ function prepareStatements (db: Database.Database) {
 function prepareTransactions (db: Database.Database, statements: ReturnType<typeof prepareStatements>) {
   return {
     // The change is recorded in the same write, so that no instance can miss it.
-    updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0]) => {
+    updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0], keepRefreshFamily: string | null) => {
       // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
       const [row] = statements.updateUser.all(params)
-      if (row !== undefined) statements.recordUserChange.run(row.id, Date.now())
+      if (row === undefined) return row
+      if (keepRefreshFamily !== null) statements.keepRefreshFamily.run(row.token_version, keepRefreshFamily, row.id)
+      statements.recordUserChange.run(row.id, Date.now())
       return row
     }),
     deleteUser: db.transaction((id: string, now: number) => {
@@ -457,6 +480,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       if (row.token_expires_at <= now) return { outcome: 'invalid' }
       // The write lock is held since the lookup, so the token is still live; throwing rolls back all of it.
       if (statements.spendRefreshToken.run(now, hash).changes !== 1) throw new Error('the refresh token was spent during its rotation')
+      statements.useRefreshFamily.run(now, family.id)
       statements.insertRefreshToken.run(refreshTokenParams(next, family))
       return { outcome: 'rotated', family }
     }),
@@ -497,7 +521,7 @@ function refreshTokenParams (token: NewRefreshToken, family: Pick<RefreshFamily,
 }
 
 function userFromRow (row: Stored<UserRow>): User {
-  return rowToUser({ ...row, scopes: JSON.parse(row.scopes), disabled: row.disabled === 1 })
+  return rowToUser({ ...row, scopes: JSON.parse(row.scopes), disabled: row.disabled === 1, email_verified: row.email_verified === 1 })
 }
 
 function familyFromRow (row: Stored<RefreshFamilyRow>): RefreshFamily {

@@ -10,6 +10,8 @@ export interface User {
   /** Canonical form (passwords/username.ts), unique. */
   username: string
   email: string | null
+  /** Whether the owner of `email` proved they receive mail there (a code sent to it came back); false again whenever `email` changes. */
+  emailVerified: boolean
   fullName: string | null
   /** The scopes this user may be granted. */
   scopes: string[]
@@ -30,13 +32,20 @@ export interface NewUser {
 }
 
 export interface UserChanges {
+  /** A different address than the stored one also sets `emailVerified` to false, unless `emailVerified` is given too. */
   email?: string | null
+  emailVerified?: boolean
   fullName?: string | null
   scopes?: string[]
   disabled?: boolean
   passwordHash?: string
   /** Raise `tokenVersion` in the same write, so tokens issued before it stop working. */
   revokeTokens?: boolean
+  /**
+   * With `revokeTokens`: the refresh family of this id, if it is the user's and not revoked, moves
+   * to the new token version in the same write, so that this one login outlives the change.
+   */
+  keepRefreshFamily?: string
 }
 
 export interface SigningKey {
@@ -64,6 +73,11 @@ export interface RefreshFamily {
   /** The absolute end of the family, however often it is refreshed. */
   expiresAt: number
   revokedAt: number | null
+}
+
+/** A live login, as its user sees it: its refresh family, and when it was last refreshed (or made). */
+export interface Session extends RefreshFamily {
+  lastUsedAt: number
 }
 
 /** One refresh token, kept only as the SHA-256 of its value. */
@@ -156,6 +170,11 @@ export interface Store {
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null>
   /** Marks the family revoked (idempotent); none of its tokens refreshes again. */
   revokeRefreshFamily (familyId: string, now: number): Promise<void>
+  /**
+   * The user's live logins at `now`, most recently used first: families neither revoked nor
+   * expired, of the user's current token version, with a token that can still refresh.
+   */
+  listSessions (userId: string, now: number): Promise<Session[]>
 
   /** Refuses the access token `jti` from `now` until `expiresAt`, when it would have expired anyway. */
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void>

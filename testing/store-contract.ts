@@ -1,5 +1,5 @@
 import { DuplicateClientError, DuplicateUsernameError } from '../store/types.js'
-import type { RotationResult, Store, User, UserChanges } from '../store/types.js'
+import type { RefreshFamily, RotationResult, Store, User, UserChanges } from '../store/types.js'
 import { newClient, newFamily, newToken, newUser, signingKey } from './fixtures.js'
 
 // The contract every Store passes, built-in or written by a host: the repository runs it against
@@ -50,6 +50,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
       id: user.id,
       username: 'alice',
       email: null,
+      emailVerified: false,
       fullName: null,
       scopes: ['read'],
       disabled: false,
@@ -110,7 +111,9 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
       { scopes: [] },
       { disabled: true },
       { disabled: false },
-      { passwordHash: '$argon2id$new' }
+      { passwordHash: '$argon2id$new' },
+      { emailVerified: true },
+      { emailVerified: false }
     ]
     let user = await store.createUser(newUser('alice', { email: 'a@example.com', fullName: 'A' }))
     for (const changes of cases) {
@@ -148,6 +151,75 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
 
     t.strictSame(await store.updateUser(user.id, { revokeTokens: false }), changed, 'false raises nothing')
     t.equal((await store.findUserById(user.id))?.tokenVersion, 2)
+  })
+
+  t.test('a new e-mail address is unverified; the same one, or one given with emailVerified, is as said', async t => {
+    const store = await open(t)
+    const user = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    t.equal((await store.updateUser(user.id, { emailVerified: true }))?.emailVerified, true)
+    t.equal((await store.updateUser(user.id, { email: 'alice@example.com' }))?.emailVerified, true, 'the same address stays verified')
+    t.equal((await store.updateUser(user.id, { fullName: 'Alice' }))?.emailVerified, true, 'other changes leave it')
+    const moved = await store.updateUser(user.id, { email: 'alice@example.org' })
+    t.equal(moved?.emailVerified, false, 'another address is not verified')
+    t.equal((await store.findUserById(user.id))?.emailVerified, false)
+    await store.updateUser(user.id, { emailVerified: true })
+    t.equal((await store.updateUser(user.id, { email: null }))?.emailVerified, false, 'no address is not verified')
+    t.equal((await store.updateUser(user.id, { email: 'a@example.net', emailVerified: true }))?.emailVerified, true, 'emailVerified given wins')
+  })
+
+  t.test('revokeTokens with keepRefreshFamily carries that one live family of the user to the new version', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    await store.createRefreshFamily(newFamily(alice.id, 'kept'), newToken('k1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'other'), newToken('o1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('r1', 1000, 5000))
+    await store.revokeRefreshFamily('revoked', 1500)
+    await store.createRefreshFamily(newFamily(bob.id, 'bobs'), newToken('b1', 1000, 5000))
+    const version = async (hash: string): Promise<number | undefined> => (await store.findRefreshToken(hash))?.family.tokenVersion
+
+    t.equal((await store.updateUser(alice.id, { fullName: 'A', keepRefreshFamily: 'kept' }))?.tokenVersion, 0)
+    t.equal(await version('k1'), 0, 'without revokeTokens, nothing moves')
+    t.equal((await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'kept' }))?.tokenVersion, 1)
+    t.equal(await version('k1'), 1, 'the kept family is at the new version')
+    t.equal(await version('o1'), 0, 'another family of the user is left behind')
+    t.equal(await version('r1'), 0, 'a revoked family is not revived')
+    await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'bobs' })
+    t.equal(await version('b1'), 0, "another user's family is not the user's to keep")
+    t.equal(await version('k1'), 1, 'and the family kept before is behind now')
+    t.equal(await store.updateUser('00000000-0000-4000-8000-000000000000', { revokeTokens: true, keepRefreshFamily: 'bobs' }), null)
+  })
+
+  t.test('lists a user\'s live logins, most recently used first', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    t.strictSame(await store.listSessions(alice.id, 2000), [], 'none yet')
+    await store.createRefreshFamily(newFamily(alice.id, 'a', { createdAt: 1000, clientId: 'web', scopes: ['read', 'write'] }), newToken('a1', 1000, 9000))
+    await store.createRefreshFamily(newFamily(alice.id, 'b', { createdAt: 1100 }), newToken('b1', 1100, 9000))
+    await store.createRefreshFamily(newFamily(alice.id, 'c', { createdAt: 1200 }), newToken('c1', 1200, 9000))
+    await store.createRefreshFamily(newFamily(bob.id, 'bobs'), newToken('x1', 1000, 9000))
+    const session = (id: string, createdAt: number, lastUsedAt: number, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}) =>
+      ({ ...newFamily(alice.id, id, { createdAt, ...extra }), revokedAt: null, lastUsedAt })
+
+    t.strictSame(await store.listSessions(alice.id, 2000), [session('c', 1200, 1200), session('b', 1100, 1100), session('a', 1000, 1000, { clientId: 'web', scopes: ['read', 'write'] })])
+    await store.rotateRefreshToken('a1', newToken('a2', 3000, 9000), 3000)
+    t.strictSame((await store.listSessions(alice.id, 3000)).map(found => [found.id, found.lastUsedAt]), [['a', 3000], ['c', 1200], ['b', 1100]],
+      'a refresh is a use')
+    await store.rotateRefreshToken('a1', newToken('a3', 3500, 9000), 3500)
+    t.equal((await store.listSessions(alice.id, 3500))[0]?.lastUsedAt, 3000, 'a spent token coming back is none')
+
+    await store.revokeRefreshFamily('b', 4000)
+    t.strictSame((await store.listSessions(alice.id, 4000)).map(found => found.id), ['a', 'c'], 'a revoked family is over')
+    await store.createRefreshFamily(newFamily(alice.id, 'idle', { createdAt: 4000 }), newToken('i1', 4000, 4500))
+    t.strictSame((await store.listSessions(alice.id, 4400)).map(found => found.id), ['idle', 'a', 'c'])
+    t.strictSame((await store.listSessions(alice.id, 4500)).map(found => found.id), ['a', 'c'], 'so is one whose last token expired')
+    t.strictSame((await store.listSessions(alice.id, 10_000)).map(found => found.id), [], 'and every one whose family ended')
+
+    await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'c' })
+    t.strictSame((await store.listSessions(alice.id, 5000)).map(found => found.id), ['c'], 'a change of password ends those it does not keep')
+    t.strictSame((await store.listSessions(bob.id, 5000)).map(found => found.id), ['bobs'])
+    t.strictSame(await store.listSessions('00000000-0000-4000-8000-000000000000', 5000), [])
   })
 
   t.test('updateUser returns null for an unknown id', async t => {

@@ -8,12 +8,19 @@ const PROTECTED: Record<string, string[]> = {
   '/users/me/items': ['me', 'items'],
   '/status': []
 }
+/** The account endpoints that take a bearer token: any token of the user, whatever its scopes. */
+const ACCOUNT: Record<string, string> = {
+  '/sessions': '200',
+  '/sessions/{id}': '204',
+  '/logout': '204',
+  '/password/change': '204'
+}
 const UNPROTECTED = ['/health', '/token', '/revoke', '/introspect', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']
 
 /** The one operation of a path, whatever its method. */
 function operation (document: OpenAPIV3.Document, path: string): OpenAPIV3.OperationObject {
   const item = document.paths[path]
-  const found = item?.get ?? item?.post
+  const found = item?.get ?? item?.post ?? item?.delete
   if (found === undefined) throw new Error(`${path} is not documented`)
   return found
 }
@@ -45,8 +52,20 @@ t.test('/docs/json', async t => {
     t.doesNotThrow(() => validator.resolveRefs())
   })
 
-  t.test('documents exactly the routes of SPEC §2, §3 and §5, as SPEC names them', async t => {
-    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...UNPROTECTED].sort())
+  t.test('documents exactly the routes of SPEC §2, §3, §5 and §13, as SPEC names them', async t => {
+    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...UNPROTECTED].sort())
+  })
+
+  t.test('each account endpoint that takes a bearer token requires one, and answers its refusals as the others do', async t => {
+    for (const [path, success] of Object.entries(ACCOUNT)) {
+      t.same(operation(document, path).security, [{ OAuth2PasswordBearer: [] }], path)
+      t.ok(response(document, path, success), `${path} ${success}`)
+      for (const status of ['400', '401', '403', '503']) {
+        t.same(bodySchema(document, path, status), { $ref: '#/components/schemas/AccountError' }, `${path} ${status}`)
+      }
+      t.ok(response(document, path, '401').headers?.['WWW-Authenticate'], path)
+    }
+    t.match(document.components?.schemas?.AccountError, { type: 'object', required: ['error', 'error_description'] })
   })
 
   t.test('the security scheme is the OAuth2 password flow with the scope catalogue', async t => {
@@ -133,7 +152,7 @@ t.test('/docs/json', async t => {
       const described = operation(document, path)
       t.type(described.summary, 'string', path)
       t.ok(described.tags?.length, path)
-      t.ok(described.responses['200'], path)
+      t.ok(described.responses['200'] ?? described.responses['201'] ?? described.responses['202'] ?? described.responses['204'], path)
       for (const [status, answer] of Object.entries(described.responses)) {
         t.not((answer as OpenAPIV3.ResponseObject).description, 'Default Response', `${path} ${status}`)
       }

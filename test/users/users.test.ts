@@ -29,6 +29,7 @@ t.test('create canonicalises the username, hashes with argon2id, and returns no 
     id: created.id,
     username: 'alice',
     email: 'alice@example.com',
+    emailVerified: false,
     fullName: 'Alice Liddell',
     scopes: ['me', 'items'],
     disabled: false,
@@ -135,7 +136,7 @@ t.test('list orders users by username and shows no hash', async t => {
   for (const username of ['carol', 'alice', 'bob']) await users.create({ username, password: PASSWORD })
   const listed = await users.list()
   t.strictSame(listed.map(user => user.username), ['alice', 'bob', 'carol'])
-  for (const user of listed) t.same(Object.keys(user).sort(), ['createdAt', 'disabled', 'email', 'fullName', 'id', 'scopes', 'username'])
+  for (const user of listed) t.same(Object.keys(user).sort(), ['createdAt', 'disabled', 'email', 'emailVerified', 'fullName', 'id', 'scopes', 'username'])
 })
 
 t.test('passwordMinLength is 15 by default, can be raised, and is checked', async t => {
