@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  CodePurpose,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   Revocation,
@@ -35,6 +37,7 @@ export class MemoryStore implements Store {
   // User id → when it last changed or was removed.
   readonly #userChanges = new Map<string, number>()
   readonly #clients = new Map<string, Client>()
+  readonly #codes = new Map<string, OneTimeCode>()
   #closed = false
 
   async createUser (user: NewUser): Promise<User> {
@@ -71,6 +74,11 @@ export class MemoryStore implements Store {
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
     this.#assertOpen()
+    return this.#updateUser(id, changes)
+  }
+
+  // Synchronous, so that useOneTimeCode applies it in the same turn as its checks.
+  #updateUser (id: string, changes: UserChanges): User | null {
     const user = this.#users.get(id)
     if (user === undefined) return null
     if (changes.email !== undefined && changes.email !== user.email) user.emailVerified = false
@@ -97,6 +105,7 @@ export class MemoryStore implements Store {
     this.#idsByUsername.delete(user.username)
     // As SQLite's ON DELETE CASCADE removes them with the user.
     this.#deleteRefreshFamilies(family => family.userId === id)
+    for (const [hash, code] of this.#codes) if (code.userId === id) this.#codes.delete(hash)
     this.#userChanges.set(id, Date.now())
     return true
   }
@@ -104,6 +113,15 @@ export class MemoryStore implements Store {
   async listUsers (): Promise<User[]> {
     this.#assertOpen()
     return [...this.#users.values()]
+      .sort((a, b) => compareCodePoints(a.username, b.username))
+      .map(copyUser)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    this.#assertOpen()
+    const wanted = asciiLower(email)
+    return [...this.#users.values()]
+      .filter(user => user.email !== null && asciiLower(user.email) === wanted)
       .sort((a, b) => compareCodePoints(a.username, b.username))
       .map(copyUser)
   }
@@ -208,6 +226,33 @@ export class MemoryStore implements Store {
       .sort((a, b) => b.lastUsedAt - a.lastUsedAt || compareCodePoints(a.id, b.id))
   }
 
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    this.#assertOpen()
+    // The checks SQLite's keys make.
+    if (!this.#users.has(code.userId)) throw new Error(`no user "${code.userId}" to make a code for`)
+    if (this.#codes.has(code.hash)) throw new Error('the code exists already')
+    this.#codes.set(code.hash, { ...code, usedAt: null })
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    this.#assertOpen()
+    const code = this.#codes.get(hash)
+    return code === undefined ? null : { ...code }
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    this.#assertOpen()
+    // Nothing below awaits: the checks and the writes happen in one turn, which is the atomicity.
+    const code = this.#codes.get(hash)
+    const user = code === undefined ? undefined : this.#users.get(code.userId)
+    if (code === undefined || user === undefined || code.purpose !== purpose || code.usedAt !== null ||
+      code.expiresAt <= now || user.email !== code.email) return null
+    for (const other of this.#codes.values()) {
+      if (other.userId === code.userId && other.purpose === purpose && other.usedAt === null) other.usedAt = now
+    }
+    return this.#updateUser(code.userId, changes)
+  }
+
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
     this.#assertOpen()
     // A second revocation can only lengthen the first, and keeps its time.
@@ -240,6 +285,9 @@ export class MemoryStore implements Store {
     }
     for (const [hash, token] of this.#refreshTokens) {
       if (token.expiresAt <= now) this.#refreshTokens.delete(hash)
+    }
+    for (const [hash, code] of this.#codes) {
+      if (code.expiresAt <= now) this.#codes.delete(hash)
     }
     this.#deleteRefreshFamilies(family => family.expiresAt <= now)
   }
@@ -308,6 +356,11 @@ export class MemoryStore implements Store {
       if (deleted.has(token.familyId)) this.#refreshTokens.delete(hash)
     }
   }
+}
+
+/** Lower case for ASCII letters only, as SQLite's lower() and PostgreSQL's under COLLATE "C" do. */
+function asciiLower (text: string): string {
+  return text.replace(/[A-Z]/g, letter => letter.toLowerCase())
 }
 
 function copyUser (user: User): User {

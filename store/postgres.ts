@@ -9,8 +9,10 @@ import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  CodePurpose,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   Revocation,
@@ -50,6 +52,48 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
   INSERT INTO user_changes (user_id, changed_at) SELECT id, ${at}::bigint FROM ${source}
   ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
 `
+
+// One statement for every combination of changes, so that the token_version raise, the login it
+// keeps, and the record of the change that instances poll for, land in the same write as the change.
+const UPDATE_USER = `
+  WITH updated AS (
+    UPDATE users SET
+      email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
+      email_verified = CASE WHEN $11::boolean THEN $12::boolean WHEN $2::boolean AND email IS DISTINCT FROM $3::text THEN false ELSE email_verified END,
+      full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
+      scopes = coalesce($6::jsonb, scopes),
+      disabled = coalesce($7::boolean, disabled),
+      password_hash = coalesce($8::text, password_hash),
+      token_version = token_version + $9::integer
+    WHERE id = $1
+    RETURNING *
+  ), recorded AS (
+    ${RECORD_USER_CHANGE('updated', '$10')}
+  ), kept AS (
+    UPDATE refresh_families f SET token_version = updated.token_version FROM updated
+    WHERE f.id = $13::text AND f.user_id = updated.id AND f.revoked_at IS NULL
+  )
+  SELECT * FROM updated
+`
+
+/** UPDATE_USER's values for `changes` to the user `id`. */
+function updateUserValues (id: string, changes: UserChanges): unknown[] {
+  return [
+    id,
+    changes.email !== undefined,
+    changes.email ?? null,
+    changes.fullName !== undefined,
+    changes.fullName ?? null,
+    changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
+    changes.disabled ?? null,
+    changes.passwordHash ?? null,
+    changes.revokeTokens === true ? 1 : 0,
+    Date.now(),
+    changes.emailVerified !== undefined,
+    changes.emailVerified ?? null,
+    changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null
+  ]
+}
 
 const INSERT_REFRESH_TOKEN = `
   INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, NULL)
@@ -177,42 +221,7 @@ export class PostgresStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    // One statement for every combination of changes, so that the token_version raise, the login
-    // it keeps, and the record of the change that instances poll for, land in the same write as the change.
-    const { rows } = await this.#query<UserRow>(`
-      WITH updated AS (
-        UPDATE users SET
-          email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
-          email_verified = CASE WHEN $11::boolean THEN $12::boolean WHEN $2::boolean AND email IS DISTINCT FROM $3::text THEN false ELSE email_verified END,
-          full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
-          scopes = coalesce($6::jsonb, scopes),
-          disabled = coalesce($7::boolean, disabled),
-          password_hash = coalesce($8::text, password_hash),
-          token_version = token_version + $9::integer
-        WHERE id = $1
-        RETURNING *
-      ), recorded AS (
-        ${RECORD_USER_CHANGE('updated', '$10')}
-      ), kept AS (
-        UPDATE refresh_families f SET token_version = updated.token_version FROM updated
-        WHERE f.id = $13::text AND f.user_id = updated.id AND f.revoked_at IS NULL
-      )
-      SELECT * FROM updated
-    `, [
-      id,
-      changes.email !== undefined,
-      changes.email ?? null,
-      changes.fullName !== undefined,
-      changes.fullName ?? null,
-      changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
-      changes.disabled ?? null,
-      changes.passwordHash ?? null,
-      changes.revokeTokens === true ? 1 : 0,
-      Date.now(),
-      changes.emailVerified !== undefined,
-      changes.emailVerified ?? null,
-      changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null
-    ])
+    const { rows } = await this.#query<UserRow>(UPDATE_USER, updateUserValues(id, changes))
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
@@ -228,6 +237,13 @@ export class PostgresStore implements Store {
   async listUsers (): Promise<User[]> {
     // Code point order, as the other stores list them, whatever the database's default collation.
     const { rows } = await this.#query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')
+    return rows.map(rowToUser)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    // lower() under COLLATE "C" changes ASCII letters only, as the other stores compare; the index users_email serves it.
+    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE lower(email COLLATE "C") = $1 ORDER BY username COLLATE "C"',
+      [email.replace(/[A-Z]/g, letter => letter.toLowerCase())])
     return rows.map(rowToUser)
   }
 
@@ -333,6 +349,36 @@ export class PostgresStore implements Store {
     return rows.map(rowToSession)
   }
 
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    await this.#query(`
+      INSERT INTO one_time_codes (hash, purpose, user_id, email, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+    `, [code.hash, code.purpose, code.userId, code.email, code.createdAt, code.expiresAt])
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    const { rows } = await this.#query<OneTimeCode>(`
+      SELECT hash, purpose, user_id AS "userId", email, created_at AS "createdAt", expires_at AS "expiresAt", used_at AS "usedAt"
+      FROM one_time_codes WHERE hash = $1
+    `, [hash])
+    return rows[0] ?? null
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    return await this.#transaction(async client => {
+      // The row lock makes a concurrent use of the same code wait here, and then read it used.
+      const { rows: codes } = await client.query<{ user_id: string }>(`
+        SELECT c.user_id FROM one_time_codes c JOIN users u ON u.id = c.user_id
+        WHERE c.hash = $1 AND c.purpose = $2 AND c.used_at IS NULL AND c.expires_at > $3 AND u.email = c.email
+        FOR UPDATE OF c
+      `, [hash, purpose, now])
+      const userId = codes[0]?.user_id
+      if (userId === undefined) return null
+      await client.query('UPDATE one_time_codes SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL', [now, userId, purpose])
+      const { rows } = await client.query<UserRow>(UPDATE_USER, updateUserValues(userId, changes))
+      return rows[0] === undefined ? null : rowToUser(rows[0])
+    })
+  }
+
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
     // A second revocation can only lengthen the first: the token it refuses may live that long.
     await this.#query(`
@@ -357,6 +403,7 @@ export class PostgresStore implements Store {
       await client.query('DELETE FROM refresh_tokens WHERE expires_at <= $1', [now])
       // ON DELETE CASCADE takes the families' remaining tokens.
       await client.query('DELETE FROM refresh_families WHERE expires_at <= $1', [now])
+      await client.query('DELETE FROM one_time_codes WHERE expires_at <= $1', [now])
     })
   }
 

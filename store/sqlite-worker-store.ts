@@ -6,8 +6,10 @@ import {
   DuplicateClientError,
   DuplicateUsernameError,
   type Client,
+  type CodePurpose,
   type NewRefreshToken,
   type NewUser,
+  type OneTimeCode,
   type RefreshFamily,
   type RefreshToken,
   type Revocation,
@@ -118,6 +120,7 @@ export class SqliteWorkerStore implements Store {
   updateUser (id: string, changes: UserChanges): Promise<User | null> { return this.#call('updateUser', id, changes) }
   removeUser (id: string): Promise<boolean> { return this.#call('removeUser', id) }
   listUsers (): Promise<User[]> { return this.#call('listUsers') }
+  findUsersByEmail (email: string): Promise<User[]> { return this.#call('findUsersByEmail', email) }
   countUsers (): Promise<number> { return this.#call('countUsers') }
   listSigningKeys (): Promise<SigningKey[]> { return this.#call('listSigningKeys') }
   addFirstSigningKey (key: SigningKey): Promise<SigningKey[]> { return this.#call('addFirstSigningKey', key) }
@@ -135,6 +138,12 @@ export class SqliteWorkerStore implements Store {
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> { return this.#call('findRefreshToken', hash) }
   revokeRefreshFamily (familyId: string, now: number): Promise<void> { return this.#call('revokeRefreshFamily', familyId, now) }
   listSessions (userId: string, now: number): Promise<Session[]> { return this.#call('listSessions', userId, now) }
+  createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> { return this.#call('createOneTimeCode', code) }
+  findOneTimeCode (hash: string): Promise<OneTimeCode | null> { return this.#call('findOneTimeCode', hash) }
+  useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    return this.#call('useOneTimeCode', hash, purpose, now, changes)
+  }
+
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
   revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
   prune (now: number): Promise<void> { return this.#call('prune', now) }

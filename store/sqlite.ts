@@ -9,8 +9,10 @@ import {
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  CodePurpose,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   RotationResult,
@@ -102,19 +104,7 @@ export class SqliteStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    const row = this.#transactions.updateUser({
-      id,
-      setEmail: changes.email === undefined ? 0 : 1,
-      email: changes.email ?? null,
-      setEmailVerified: changes.emailVerified === undefined ? 0 : 1,
-      emailVerified: changes.emailVerified === true ? 1 : 0,
-      setFullName: changes.fullName === undefined ? 0 : 1,
-      fullName: changes.fullName ?? null,
-      scopes: changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
-      disabled: changes.disabled === undefined ? null : Number(changes.disabled),
-      passwordHash: changes.passwordHash ?? null,
-      revokeTokens: changes.revokeTokens === true ? 1 : 0
-    }, changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null)
+    const row = this.#transactions.updateUser(...updateUserParams(id, changes))
     return row === undefined ? null : userFromRow(row)
   }
 
@@ -124,6 +114,10 @@ export class SqliteStore implements Store {
 
   async listUsers (): Promise<User[]> {
     return this.#statements.listUsers.all().map(userFromRow)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    return this.#statements.usersByEmail.all(email.replace(/[A-Z]/g, letter => letter.toLowerCase())).map(userFromRow)
   }
 
   async countUsers (): Promise<number> {
@@ -176,6 +170,20 @@ export class SqliteStore implements Store {
 
   async listSessions (userId: string, now: number): Promise<Session[]> {
     return this.#statements.sessions.all({ userId, now }).map(row => rowToSession({ ...row, scopes: JSON.parse(row.scopes) }))
+  }
+
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    this.#statements.insertCode.run(code)
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    return this.#statements.codeByHash.get(hash) ?? null
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    // IMMEDIATE takes the write lock before the checks: of two processes using one code, the second sees it used.
+    const row = this.#transactions.useCode.immediate(hash, purpose, now, ...updateUserParams('', changes))
+    return row === undefined ? null : userFromRow(row)
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
@@ -352,6 +360,24 @@ function prepareStatements (db: Database.Database) {
       INSERT INTO user_changes (user_id, changed_at) VALUES (?, ?)
       ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
     `),
+    // lower() changes ASCII letters only, as MemoryStore's comparison does; the index users_email serves it.
+    usersByEmail: db.prepare<[string], Stored<UserRow>>('SELECT * FROM users WHERE lower(email) = ? ORDER BY username'),
+    insertCode: db.prepare<Omit<OneTimeCode, 'usedAt'>>(`
+      INSERT INTO one_time_codes (hash, purpose, user_id, email, created_at, expires_at, used_at)
+      VALUES (@hash, @purpose, @userId, @email, @createdAt, @expiresAt, NULL)
+    `),
+    codeByHash: db.prepare<[string], OneTimeCode>(`
+      SELECT hash, purpose, user_id AS userId, email, created_at AS createdAt, expires_at AS expiresAt, used_at AS usedAt
+      FROM one_time_codes WHERE hash = ?
+    `),
+    liveCode: db.prepare<{ hash: string, purpose: string, now: number }, { userId: string }>(`
+      SELECT c.user_id AS userId FROM one_time_codes c JOIN users u ON u.id = c.user_id
+      WHERE c.hash = @hash AND c.purpose = @purpose AND c.used_at IS NULL AND c.expires_at > @now AND u.email IS c.email
+    `),
+    useCodes: db.prepare<{ userId: string, purpose: string, now: number }>(
+      'UPDATE one_time_codes SET used_at = @now WHERE user_id = @userId AND purpose = @purpose AND used_at IS NULL'
+    ),
+    pruneCodes: db.prepare<[number]>('DELETE FROM one_time_codes WHERE expires_at <= ?'),
     // BINARY collation: code point order, which MemoryStore reproduces.
     listUsers: db.prepare<[], Stored<UserRow>>('SELECT * FROM users ORDER BY username'),
     countUsers: db.prepare<[], number>('SELECT count(*) FROM users').pluck(),
@@ -439,15 +465,23 @@ function prepareStatements (db: Database.Database) {
 }
 
 function prepareTransactions (db: Database.Database, statements: ReturnType<typeof prepareStatements>) {
+  // The change is recorded in the same write, so that no instance can miss it.
+  function updateUser (params: UpdateUserParams, keepRefreshFamily: string | null): Stored<UserRow> | undefined {
+    // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
+    const [row] = statements.updateUser.all(params)
+    if (row === undefined) return row
+    if (keepRefreshFamily !== null) statements.keepRefreshFamily.run(row.token_version, keepRefreshFamily, row.id)
+    statements.recordUserChange.run(row.id, Date.now())
+    return row
+  }
+
   return {
-    // The change is recorded in the same write, so that no instance can miss it.
-    updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0], keepRefreshFamily: string | null) => {
-      // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
-      const [row] = statements.updateUser.all(params)
-      if (row === undefined) return row
-      if (keepRefreshFamily !== null) statements.keepRefreshFamily.run(row.token_version, keepRefreshFamily, row.id)
-      statements.recordUserChange.run(row.id, Date.now())
-      return row
+    updateUser: db.transaction((params: UpdateUserParams, keepRefreshFamily: string | null) => updateUser(params, keepRefreshFamily)),
+    useCode: db.transaction((hash: string, purpose: CodePurpose, now: number, params: UpdateUserParams, keepRefreshFamily: string | null) => {
+      const code = statements.liveCode.get({ hash, purpose, now })
+      if (code === undefined) return undefined
+      statements.useCodes.run({ userId: code.userId, purpose, now })
+      return updateUser({ ...params, id: code.userId }, keepRefreshFamily)
     }),
     deleteUser: db.transaction((id: string, now: number) => {
       if (statements.deleteUser.run(id).changes === 0) return false
@@ -489,6 +523,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       statements.pruneUserChanges.run(now)
       statements.pruneRefreshTokens.run(now)
       statements.pruneRefreshFamilies.run(now)
+      statements.pruneCodes.run(now)
     }),
     // The families are revoked in the same write, so that no refresh slips in between.
     deleteClient: db.transaction((id: string, now: number) => {
@@ -497,6 +532,25 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       return true
     })
   }
+}
+
+type UpdateUserParams = Parameters<ReturnType<typeof prepareStatements>['updateUser']['all']>[0]
+
+/** updateUser's parameters for `changes`, and the family it keeps. */
+function updateUserParams (id: string, changes: UserChanges): [UpdateUserParams, string | null] {
+  return [{
+    id,
+    setEmail: changes.email === undefined ? 0 : 1,
+    email: changes.email ?? null,
+    setEmailVerified: changes.emailVerified === undefined ? 0 : 1,
+    emailVerified: changes.emailVerified === true ? 1 : 0,
+    setFullName: changes.fullName === undefined ? 0 : 1,
+    fullName: changes.fullName ?? null,
+    scopes: changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
+    disabled: changes.disabled === undefined ? null : Number(changes.disabled),
+    passwordHash: changes.passwordHash ?? null,
+    revokeTokens: changes.revokeTokens === true ? 1 : 0
+  }, changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null]
 }
 
 interface SigningKeyParams {

@@ -116,6 +116,21 @@ export interface Revocation {
   expiresAt: number | null
 }
 
+/** What a one-time code proves when it comes back: receipt of mail at the address it was sent to. */
+export type CodePurpose = 'verify_email' | 'reset_password'
+
+/** A code e-mailed to a user, kept only as the SHA-256 of its value. */
+export interface OneTimeCode {
+  hash: string
+  purpose: CodePurpose
+  userId: string
+  /** The address it was sent to: the code is good only while the user still has it. */
+  email: string
+  createdAt: number
+  expiresAt: number
+  usedAt: number | null
+}
+
 export interface Client {
   id: string
   /**
@@ -139,6 +154,8 @@ export interface Store {
   removeUser (id: string): Promise<boolean>
   /** Every user, ordered by username. */
   listUsers (): Promise<User[]>
+  /** The users whose e-mail address is `email`, ASCII letters compared in any case, ordered by username. */
+  findUsersByEmail (email: string): Promise<User[]>
   countUsers (): Promise<number>
 
   /** Every signing key, newest first: the first one signs, all of them verify. */
@@ -176,6 +193,17 @@ export interface Store {
    */
   listSessions (userId: string, now: number): Promise<Session[]>
 
+  createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void>
+  /** The code, whatever its state, or null. */
+  findOneTimeCode (hash: string): Promise<OneTimeCode | null>
+  /**
+   * When `hash` is a live code for `purpose` (unused, unexpired, and its user still has the address
+   * it was sent to): marks it, and every other live code of its user for `purpose`, used at `now`,
+   * applies `changes` to the user as updateUser does, and returns the updated user, in one write. Of
+   * two concurrent uses of one code, one gets the user. Otherwise writes nothing and returns null.
+   */
+  useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null>
+
   /** Refuses the access token `jti` from `now` until `expiresAt`, when it would have expired anyway. */
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void>
   /**
@@ -184,7 +212,7 @@ export interface Store {
    * poll it to refuse revoked tokens without reading the store on every request.
    */
   revocationsSince (since: number): Promise<Revocation[]>
-  /** Deletes revocations, refresh tokens and families that can no longer matter at `now`, and changes of users recorded before it. */
+  /** Deletes revocations, refresh tokens, families and one-time codes that can no longer matter at `now`, and changes of users recorded before it. */
   prune (now: number): Promise<void>
 
   /** Throws `DuplicateClientError` when the id is taken. */
