@@ -55,24 +55,24 @@ export const RegisterRequest = Type.Object({
 }, { additionalProperties: false })
 export type RegisterRequest = Static<typeof RegisterRequest>
 
-/** The user as `/users/me` shows it, without scopes: a new user has none yet to show. */
+/** The new user, as `/users/me` shows a user, with the scopes they may be granted. */
 export const RegisteredUser = Type.Object({
-  username: Type.String(),
+  username: Type.String({ description: 'Canonical: NFKC and case folded' }),
   email: Type.Union([Type.String(), Type.Null()]),
   full_name: Type.Union([Type.String(), Type.Null()]),
   disabled: Type.Boolean(),
-  email_verified: Type.Boolean()
+  scopes: Type.Array(Type.String(), { description: 'The scopes the user may be granted' })
 })
 export type RegisteredUser = Static<typeof RegisteredUser>
 
 export const CodeRequest = Type.Object({ code }, { additionalProperties: false })
 export type CodeRequest = Static<typeof CodeRequest>
 
-/** Who a code is for: a username or an e-mail address, one of the two. */
-export const AccountRequest = Type.Union([
-  Type.Object({ username }, { additionalProperties: false }),
-  Type.Object({ email }, { additionalProperties: false })
-])
+/** Who a code is for: a username or an e-mail address, one of the two (checked by `accountOf`). */
+export const AccountRequest = Type.Object({
+  username: Type.Optional(username),
+  email: Type.Optional(email)
+}, { additionalProperties: false })
 export type AccountRequest = Static<typeof AccountRequest>
 
 export const ResetPasswordRequest = Type.Object({
@@ -91,6 +91,8 @@ export const accountError = (description: string, headers?: Parameters<typeof do
   documented({ $ref: 'AccountError#' }, description, headers)
 
 export const NoContent = Type.Null({ description: 'Done' })
+
+export const Accepted = Type.Object({}, { additionalProperties: false, description: 'Taken: a code goes out by e-mail if an account fits, and the answer is the same whether one does or not' })
 
 /** How many seconds to wait before trying again (RFC 9110 §10.2.3). */
 export const RETRY_AFTER = { 'Retry-After': header('Seconds to wait before trying again') }

@@ -8,8 +8,14 @@ import { OAuthError } from '../../tokens/errors.js'
 import { AccountError, type AccountErrorCode } from '../../accounts/errors.js'
 import { AccountErrorResponse, accountError, RETRY_AFTER } from '../../schemas/accounts.js'
 import { header } from '../../schemas/responses.js'
+import type { AccountLimiter } from '../../limits/accounts.js'
+import type { Mailer } from '../../accounts/mailer.js'
+import type { BackgroundWork } from '../../accounts/background.js'
+import type { Users } from '../../users/users.js'
 import sessions from './sessions.js'
 import passwords from './passwords.js'
+import register from './register.js'
+import email from './email.js'
 
 /** What the account endpoints share: the services the auth plugin built, and its settings. */
 export interface AccountOptions {
@@ -21,6 +27,16 @@ export interface AccountOptions {
   /** Tells `authenticate` at once that a user changed here, rather than at the next poll. */
   userChanged: (userId: string) => void
   passwordMinLength: number
+  /** The users API on the plugin's store and hasher: registration creates users through it. */
+  users: Users
+  accountLimiter: AccountLimiter
+  /** Null when mail is off: the endpoints that send or take a code are not registered. */
+  mailer: Mailer | null
+  /** Null when registration is closed; otherwise the scopes a registered user may be granted. */
+  registration: { scopes: string[] } | null
+  emailVerification: 'optional' | 'required'
+  background: BackgroundWork
+  issuer: string
   prefix: string
 }
 
@@ -118,6 +134,8 @@ const accounts: FastifyPluginAsyncTypebox<AccountOptions> = async (fastify, opti
   const shared = { ...options, prefix: '' }
   await fastify.register(sessions, shared)
   await fastify.register(passwords, shared)
+  await fastify.register(register, shared)
+  await fastify.register(email, shared)
 }
 
 export default accounts

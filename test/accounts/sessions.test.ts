@@ -58,7 +58,7 @@ t.test('DELETE /sessions/:id ends that login: its access and refresh tokens stop
     { name: 'an unknown id', id: '00000000-0000-4000-8000-000000000000' },
     { name: 'another user\'s login', id: String(claims(hers.access_token).sid) }
   ]
-  for (const { name, id } of cases) assertAccountError(t, await api(app, 'DELETE', `/sessions/${id}`, { token: mine.access_token }), 404, 'not_found', /no live login/)
+  for (const { id } of cases) assertAccountError(t, await api(app, 'DELETE', `/sessions/${id}`, { token: mine.access_token }), 404, 'not_found', /no live login/)
   t.equal((await me(app, hers.access_token)).statusCode, 200, 'alice\'s login was not touched')
   t.equal((await app.authStore.listSessions(alice.id, Date.now())).length, 1)
   t.match(logText(), /"audit":"account","event":"session_ended"/)
