@@ -6,9 +6,11 @@
 export class BackgroundWork {
   readonly #running = new Set<Promise<void>>()
 
-  /** Starts `work`; what it throws goes to `onError`. */
+  /** Starts `work` once the current request has been answered; what it throws goes to `onError`. */
   run (work: () => Promise<void>, onError: (error: unknown) => void): void {
-    const running: Promise<void> = work().catch(onError).finally(() => { this.#running.delete(running) })
+    // setImmediate: not even the first steps of the work run before the answer is on its way.
+    const running: Promise<void> = new Promise(resolve => setImmediate(resolve))
+      .then(work).catch(onError).finally(() => { this.#running.delete(running) })
     this.#running.add(running)
   }
 
