@@ -7,7 +7,8 @@ import type { StoreUnavailableError } from './store/errors.js'
 import type { HashingSaturatedError } from './passwords/hasher.js'
 import type { InsufficientScopeError, InvalidTokenError, MalformedRequestError, MissingTokenError } from './tokens/bearer.js'
 import type {
-  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError
+  EmailMissingError, InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, SessionNotFoundError, UserExistsError, UserNotFoundError,
+  WeakPasswordError
 } from './users/users.js'
 
 export {
@@ -22,6 +23,7 @@ export { MissingDriverError, type Driver } from './store/drivers.js'
 export {
   createUsers, DEFAULT_PASSWORD_MIN_LENGTH,
   InvalidUsernameError, WeakPasswordError, InvalidScopeError, InvalidUserFieldError, UserExistsError, UserNotFoundError,
+  EmailMissingError, SessionNotFoundError,
   type Users, type UsersOptions, type UserAccount, type NewUserAccount
 } from './users/users.js'
 export { canonicalUsername } from './passwords/username.js'
@@ -33,5 +35,5 @@ export type { OAuthErrorCode } from './tokens/errors.js'
 export type ErrorCode = InstanceType<
   | typeof MissingTokenError | typeof MalformedRequestError | typeof InvalidTokenError | typeof InsufficientScopeError
   | typeof InvalidUsernameError | typeof WeakPasswordError | typeof InvalidScopeError | typeof InvalidUserFieldError
-  | typeof UserExistsError | typeof UserNotFoundError
+  | typeof UserExistsError | typeof UserNotFoundError | typeof EmailMissingError | typeof SessionNotFoundError
 >['code'] | DuplicateUsernameError['code'] | DuplicateClientError['code'] | MissingDriverError['code'] | HashingSaturatedError['code'] | StoreUnavailableError['code']

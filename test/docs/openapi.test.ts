@@ -185,3 +185,29 @@ t.test('Swagger UI\'s login, with its default `Authorization: Basic Og==`, gets 
   t.equal(response.headers['www-authenticate'], undefined)
   t.equal(response.json().scope, 'me')
 })
+
+t.test('with registration open and mail on, the account endpoints without a bearer token are documented too, with no security requirement', async t => {
+  const { app } = await build(t, { REGISTRATION: 'open', SMTP_URL: 'smtp://127.0.0.1:2525', MAIL_FROM: 'auth@example.test' })
+  const document = (await app.inject({ url: '/docs/json' })).json<OpenAPIV3.Document>()
+  const validator = new Validator()
+  const result = await validator.validate(structuredClone(document) as unknown as Record<string, unknown>)
+  t.same(result.errors, undefined)
+  const open: Record<string, string> = {
+    '/register': '201',
+    '/email/verify': '204',
+    '/email/verify/resend': '202',
+    '/password/forgot': '202',
+    '/password/reset': '204'
+  }
+  t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...Object.keys(open), ...UNPROTECTED].sort())
+  for (const [path, success] of Object.entries(open)) {
+    const described = operation(document, path)
+    t.equal(described.security, undefined, path)
+    t.equal(described.tags?.[0], 'accounts', path)
+    t.ok(response(document, path, success), `${path} ${success}`)
+    t.same(bodySchema(document, path, '400'), { $ref: '#/components/schemas/AccountError' }, `${path} 400`)
+    t.same(Object.keys((described.requestBody as OpenAPIV3.RequestBodyObject).content), ['application/json'], `${path} takes JSON`)
+  }
+  t.ok(response(document, '/register', '409'))
+  t.ok(response(document, '/password/forgot', '429').headers?.['Retry-After'])
+})

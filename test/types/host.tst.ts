@@ -23,6 +23,7 @@ describe('a protected route', () => {
       expect(request.user.email).type.toBe<string | null>()
       expect(request.user.scopes).type.toBe<string[]>()
       expect(request.user.expiresAt).type.toBe<number>()
+      expect(request.user.sessionId).type.toBe<string | null>()
       expect(request.user).type.toBeAssignableTo<AuthUser>()
       expect(request.user).type.not.toHaveProperty('passwordHash')
       return { owner: request.user.username }
@@ -73,6 +74,7 @@ describe('users from code', () => {
     expect(new InvalidTokenError('x').code).type.toBe<'OAUTH2_INVALID_TOKEN'>()
     expect(new DuplicateUsernameError('alice').code).type.toBe<'DUPLICATE_USERNAME'>()
     expect<'OAUTH2_PASSWORD_WEAK'>().type.toBeAssignableTo<ErrorCode>()
+    expect<'OAUTH2_SESSION_NOT_FOUND' | 'OAUTH2_EMAIL_MISSING'>().type.toBeAssignableTo<ErrorCode>()
     expect<'OAUTH2_NO_SUCH_CODE'>().type.not.toBeAssignableTo<ErrorCode>()
   })
 })

@@ -156,3 +156,32 @@ t.test('argon2 parameters below the least the plugin accepts are refused, naming
   t.throws(() => createUsers({ store, argon2: { timeCost: 0 } }), { message: /option "argon2.timeCost"/ })
   t.throws(() => createUsers({ store, argon2: { parallelism: 1.5 } }), { message: /option "argon2.parallelism"/ })
 })
+
+t.test('verifyEmail, sessions, endSession and endSessions, by username', async t => {
+  const { store, users } = setup()
+  const alice = await users.create({ username: 'alice', password: PASSWORD, email: 'alice@example.com' })
+  await users.create({ username: 'bob', password: PASSWORD })
+  await users.verifyEmail('ALICE')
+  t.equal((await users.find('alice'))?.emailVerified, true)
+  const missing = await refusal(t, users.verifyEmail('bob'))
+  t.equal(missing.code, 'OAUTH2_EMAIL_MISSING')
+  t.equal(missing.statusCode, 409)
+  t.equal(missing.message, 'user "bob" has no e-mail address')
+
+  const now = Date.now()
+  for (const id of ['one', 'two']) {
+    await store.createRefreshFamily({ id, userId: alice.id, clientId: 'web', scopes: [], tokenVersion: 0, createdAt: now, expiresAt: now + 60_000 },
+      { hash: `${id}-token`, createdAt: now, expiresAt: now + 60_000 })
+  }
+  t.strictSame((await users.sessions('alice')).map(session => session.id).sort(), ['one', 'two'])
+  await users.endSession('alice', 'one')
+  t.strictSame((await users.sessions('alice')).map(session => session.id), ['two'])
+  t.ok((await store.revocationsSince(now)).some(revocation => revocation.kind === 'refresh_family' && revocation.id === 'one'), 'instances learn of it')
+  const unknown = await refusal(t, users.endSession('alice', 'one'))
+  t.equal(unknown.code, 'OAUTH2_SESSION_NOT_FOUND')
+  t.equal(unknown.statusCode, 404)
+  t.equal((await refusal(t, users.endSession('bob', 'two'))).code, 'OAUTH2_SESSION_NOT_FOUND', 'another user\'s login is not found')
+  await users.endSessions('alice')
+  t.strictSame(await users.sessions('alice'), [])
+  t.equal((await refusal(t, users.sessions('carol'))).code, 'OAUTH2_USER_NOT_FOUND')
+})
