@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { PASSWORD_MAX_LENGTH } from '../passwords/hasher.js'
 import { USERNAME_MAX_LENGTH } from '../passwords/username.js'
-import { documented, header } from './responses.js'
+import { documented } from './responses.js'
 
 // The JSON bodies of the account endpoints. Lengths are bounded here so that nothing larger reaches
 // a check or a hash; the finer rules (username, password policy) answer with their own error codes.
@@ -93,6 +93,3 @@ export const accountError = (description: string, headers?: Parameters<typeof do
 export const NoContent = Type.Null({ description: 'Done' })
 
 export const Accepted = Type.Object({}, { additionalProperties: false, description: 'Taken: a code goes out by e-mail if an account fits, and the answer is the same whether one does or not' })
-
-/** How many seconds to wait before trying again (RFC 9110 §10.2.3). */
-export const RETRY_AFTER = { 'Retry-After': header('Seconds to wait before trying again') }

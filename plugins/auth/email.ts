@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AccountError, tooManyRequests } from '../../accounts/errors.js'
 import { hashCode } from '../../accounts/codes.js'
-import { Accepted, AccountRequest, CodeRequest, NoContent, RETRY_AFTER, accountError } from '../../schemas/accounts.js'
+import { Accepted, AccountRequest, CodeRequest, NoContent, accountError } from '../../schemas/accounts.js'
+import { RETRY_AFTER } from '../../schemas/oauth.js'
 import { ACCOUNT_BODY_LIMIT, accountAudit, type AccountOptions } from './accounts.js'
 import { accountOf, accountsNamed, logSent, sendCode } from './mail.js'
 

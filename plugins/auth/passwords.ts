@@ -3,8 +3,9 @@ import { AccountError, tooManyRequests } from '../../accounts/errors.js'
 import { checkPassword } from '../../users/users.js'
 import { hashCode } from '../../accounts/codes.js'
 import {
-  Accepted, AccountRequest, ChangePasswordRequest, NoContent, RETRY_AFTER, ResetPasswordRequest, accountError
+  Accepted, AccountRequest, ChangePasswordRequest, NoContent, ResetPasswordRequest, accountError
 } from '../../schemas/accounts.js'
+import { RETRY_AFTER } from '../../schemas/oauth.js'
 import { ACCOUNT_BODY_LIMIT, BEARER_REFUSALS, accountAudit, currentUser, type AccountOptions } from './accounts.js'
 import { accountOf, accountsNamed, logSent, sendCode } from './mail.js'
 

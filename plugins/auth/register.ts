@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AccountError, tooManyRequests } from '../../accounts/errors.js'
 import { MailUnavailableError } from '../../accounts/mailer.js'
-import { RegisterRequest, RegisteredUser, RETRY_AFTER, accountError } from '../../schemas/accounts.js'
+import { RegisterRequest, RegisteredUser, accountError } from '../../schemas/accounts.js'
+import { RETRY_AFTER } from '../../schemas/oauth.js'
 import { ACCOUNT_BODY_LIMIT, accountAudit, type AccountOptions } from './accounts.js'
 import { sendCode } from './mail.js'
 

@@ -121,3 +121,17 @@ t.test('the session endpoints refuse what is not a live bearer token, or a malfo
   }
 })
 
+
+t.test('a store that does not answer: 503 temporarily_unavailable with Retry-After, in the account endpoints\' format', async t => {
+  const { app } = await build(t, { REGISTRATION: 'open' })
+  await addUser(app.authStore, 'johndoe')
+  const { access_token: token } = await login(app, 'johndoe')
+  t.equal((await me(app, token)).statusCode, 200, 'the user is known to authenticate before the store goes')
+  await app.authStore.close()
+  for (const [method, url, body] of [['GET', '/sessions', undefined], ['POST', '/logout', {}], ['POST', '/register', { username: 'alice', password: 'correct horse battery staple' }]] as const) {
+    const response = await api(app, method, url, { token, body })
+    assertAccountError(t, response, 503, 'temporarily_unavailable', /temporarily unavailable/)
+    t.equal(response.headers['retry-after'], '5', `${method} ${url}`)
+    t.notMatch(response.body, /closed/, 'nothing of the store\'s own message')
+  }
+})

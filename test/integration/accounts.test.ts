@@ -10,7 +10,7 @@ import { POSTGRES_URL, REDIS_URL, call, freshSchema, startServer, token, unique,
 // SMTP server on loopback in this process.
 
 const FROM = 'Auth <auth@example.test>'
-/** SPEC §9: how soon every instance refuses a token ended on another. */
+/** How soon every instance must refuse a token whose login ended on another. */
 const END_DELAY_MS = 1000
 
 async function json (server: Server, method: string, path: string, body?: unknown, accessToken?: string): Promise<Answer> {
