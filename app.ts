@@ -56,7 +56,12 @@ export default async function app (fastify: FastifyInstance, { config }: AppOpti
       memoryCost: config.ARGON2_MEMORY_COST,
       timeCost: config.ARGON2_TIME_COST,
       parallelism: config.ARGON2_PARALLELISM
-    }
+    },
+    passwordMinLength: config.PASSWORD_MIN_LENGTH,
+    // A registered user may be granted the demo's scopes, as a user the CLI adds with --scopes "me items".
+    ...(config.REGISTRATION === 'open' && { registration: { scopes: Object.keys(SCOPES) } }),
+    emailVerification: config.EMAIL_VERIFICATION,
+    ...(config.SMTP_URL !== undefined && config.MAIL_FROM !== undefined && { mail: { url: config.SMTP_URL, from: config.MAIL_FROM } })
   })
   await fastify.register(autoload, { dir: join(import.meta.dirname, 'routes') })
 

@@ -7,8 +7,8 @@ import type { StoreUnavailableError } from './store/errors.js'
 import type { HashingSaturatedError } from './passwords/hasher.js'
 import type { InsufficientScopeError, InvalidDPoPProofError, InvalidTokenError, MalformedRequestError, MissingTokenError } from './tokens/bearer.js'
 import type {
-  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, UserExistsError, UserNotFoundError, WeakPasswordError,
-  TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError
+  EmailMissingError, InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, SessionNotFoundError, UserExistsError, UserNotFoundError,
+  WeakPasswordError, TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError
 } from './users/users.js'
 
 export {
@@ -23,7 +23,7 @@ export { MissingDriverError, type Driver } from './store/drivers.js'
 export {
   createUsers, DEFAULT_PASSWORD_MIN_LENGTH,
   InvalidUsernameError, WeakPasswordError, InvalidScopeError, InvalidUserFieldError, UserExistsError, UserNotFoundError,
-  TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError,
+  TotpEnrolledError, TotpNotEnrolledError, TotpCodeInvalidError, EmailMissingError, SessionNotFoundError,
   type Users, type UsersOptions, type UserAccount, type NewUserAccount, type TotpActivation, type TotpSecret
 } from './users/users.js'
 export { canonicalUsername } from './passwords/username.js'
@@ -36,4 +36,5 @@ export type ErrorCode = InstanceType<
   | typeof MissingTokenError | typeof MalformedRequestError | typeof InvalidTokenError | typeof InsufficientScopeError | typeof InvalidDPoPProofError
   | typeof InvalidUsernameError | typeof WeakPasswordError | typeof InvalidScopeError | typeof InvalidUserFieldError
   | typeof UserExistsError | typeof UserNotFoundError | typeof TotpEnrolledError | typeof TotpNotEnrolledError | typeof TotpCodeInvalidError
+  | typeof EmailMissingError | typeof SessionNotFoundError
 >['code'] | DuplicateUsernameError['code'] | DuplicateClientError['code'] | MissingDriverError['code'] | HashingSaturatedError['code'] | StoreUnavailableError['code']

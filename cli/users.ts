@@ -1,6 +1,6 @@
 import { renderUnicodeCompact } from 'uqr'
 import {
-  InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, TotpEnrolledError, TotpNotEnrolledError, UserExistsError,
+  EmailMissingError, InvalidScopeError, InvalidUserFieldError, InvalidUsernameError, SessionNotFoundError, TotpEnrolledError, TotpNotEnrolledError, UserExistsError,
   UserNotFoundError, WeakPasswordError, checkScopes, checkText, checkUsername, createUsers, type Users
 } from '../users/users.js'
 import { KeyEncryption } from '../tokens/key-encryption.js'
@@ -21,7 +21,7 @@ function asCliError (error: unknown): unknown {
     return new CliError(error.message, EXIT.usage)
   }
   if (error instanceof UserExistsError || error instanceof UserNotFoundError || error instanceof TotpEnrolledError ||
-    error instanceof TotpNotEnrolledError) {
+    error instanceof TotpNotEnrolledError || error instanceof EmailMissingError || error instanceof SessionNotFoundError) {
     return new CliError(error.message, EXIT.conflict)
   }
   return error
@@ -198,6 +198,7 @@ export const userCommands: CommandGroup = {
           full_name: user.fullName,
           scopes: user.scopes,
           disabled: user.disabled,
+          email_verified: user.emailVerified,
           created_at: new Date(user.createdAt).toISOString()
         })), null, 2))
         return
@@ -211,6 +212,57 @@ export const userCommands: CommandGroup = {
         new Date(user.createdAt).toISOString()
       ])
       for (const line of formatTable([['USERNAME', 'SCOPES', 'DISABLED', 'EMAIL', 'FULL NAME', 'CREATED'], ...rows])) context.print(line)
+    }
+  },
+  'verify-email': {
+    usage: 'verify-email <username>',
+    summary: 'mark the user\'s e-mail address verified, as the code e-mailed to it would',
+    async run (args, context) {
+      await refusing(async () => {
+        const username = checkUsername(parseCommandLine(args, {}, ['username']).params.username)
+        await (await openUsers(context)).verifyEmail(username)
+        context.print(`verified the e-mail address of user ${quote(username)}`)
+      })
+    }
+  },
+  sessions: {
+    usage: 'sessions <username> [--json]',
+    summary: 'print the user\'s live logins, most recently used first',
+    async run (args, context) {
+      const { values, params } = parseCommandLine(args, { json: { type: 'boolean' } }, ['username'])
+      await refusing(async () => {
+        const sessions = await (await openUsers(context)).sessions(checkUsername(params.username))
+        const rows = sessions.map(session => ({
+          id: session.id,
+          client_id: session.clientId,
+          created_at: new Date(session.createdAt).toISOString(),
+          last_used_at: new Date(session.lastUsedAt).toISOString()
+        }))
+        if (values.json === true) {
+          context.print(JSON.stringify(rows, null, 2))
+          return
+        }
+        const table = rows.map(row => [row.id, row.client_id, row.created_at, row.last_used_at])
+        for (const line of formatTable([['ID', 'CLIENT', 'CREATED', 'LAST USED'], ...table])) context.print(line)
+      })
+    }
+  },
+  logout: {
+    usage: 'logout <username> [--session <id>]',
+    summary: 'end one login of the user (--session, an id from `user sessions`), or every login and token',
+    async run (args, context) {
+      const { values, params } = parseCommandLine(args, { session: { type: 'string' } }, ['username'])
+      await refusing(async () => {
+        const username = checkUsername(params.username)
+        const users = await openUsers(context)
+        if (values.session === undefined) {
+          await users.endSessions(username)
+          context.print(`ended every login of user ${quote(username)}`)
+        } else {
+          await users.endSession(username, values.session)
+          context.print(`ended login ${quote(values.session)} of user ${quote(username)}`)
+        }
+      })
     }
   }
 }

@@ -55,6 +55,10 @@ const ConfigSchema = Type.Object({
   })),
   // Literals, not a Boolean, which Convert would also take from 1, 0 and TRUE.
   DPOP_REQUIRED: Type.Union([Type.Literal('true'), Type.Literal('false')], { default: 'false', description: 'true or false' }),
+  REGISTRATION: Type.Union([Type.Literal('open'), Type.Literal('closed')], { default: 'closed', description: 'open or closed' }),
+  EMAIL_VERIFICATION: Type.Union([Type.Literal('optional'), Type.Literal('required')], { default: 'optional', description: 'optional or required' }),
+  SMTP_URL: Type.Optional(Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'an smtp:// or smtps:// URL' })),
+  MAIL_FROM: Type.Optional(Type.String({ pattern: '^[^\\r\\n]+$', description: 'a sender address on one line, such as "Example <no-reply@example.com>"' })),
   NODE_ENV: Type.Optional(Type.String())
 })
 
@@ -130,6 +134,12 @@ export function loadConfig (env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration: ${name} must be ${schema?.description ?? error.message}${received}`)
   }
   const valid = config as Static<typeof ConfigSchema>
+  if (valid.EMAIL_VERIFICATION === 'required' && valid.SMTP_URL === undefined) {
+    throw new ConfigError('Invalid configuration: EMAIL_VERIFICATION=required needs SMTP_URL: the codes that verify addresses go out by e-mail')
+  }
+  if ((valid.SMTP_URL === undefined) !== (valid.MAIL_FROM === undefined)) {
+    throw new ConfigError(`Invalid configuration: ${valid.SMTP_URL === undefined ? 'SMTP_URL' : 'MAIL_FROM'} must be set together with ${valid.SMTP_URL === undefined ? 'MAIL_FROM' : 'SMTP_URL'}`)
+  }
   const tls = readTls(valid.TLS_CERT, valid.TLS_KEY)
   const host = valid.HOST.includes(':') ? `[${valid.HOST}]` : valid.HOST
   const issuer = valid.ISSUER ?? `${tls === null ? 'http' : 'https'}://${host}:${valid.PORT}`

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import argon2 from 'argon2'
+import { isCommonPassword } from './blocklist.js'
 
 /** argon2id cost parameters; the defaults are OWASP's first recommendation (19 MiB, 2 passes, 1 lane). */
 export interface Argon2Parameters {
@@ -99,10 +100,15 @@ export class PasswordHasher {
   }
 }
 
-/** Why `password` cannot be set, or null when it can. Lengths count code points, as typed. */
+/**
+ * Why `password` cannot be set, or null when it can: the password policy of every new password
+ * (NIST SP 800-63B-4 §3.1.1.2), with no composition rules. Lengths count code points, as typed.
+ * The answer names the rule, never the password.
+ */
 export function passwordProblem (password: string, minLength: number): string | null {
   const length = [...password].length
   if (length < minLength) return `password must be at least ${minLength} characters`
   if (length > PASSWORD_MAX_LENGTH) return `password must be at most ${PASSWORD_MAX_LENGTH} characters`
+  if (isCommonPassword(password)) return 'password is on a list of common passwords found in data breaches: choose another'
   return null
 }

@@ -33,6 +33,11 @@ import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
 import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
 import { DPoPProofs } from './auth/dpop.js'
+import accounts from './auth/accounts.js'
+import { Mailer, type MailTemplates } from '../accounts/mailer.js'
+import { BackgroundWork } from '../accounts/background.js'
+import { AccountLimiter, DEFAULT_ACCOUNT_LIMITS } from '../limits/accounts.js'
+import { commonPasswords } from '../passwords/blocklist.js'
 
 export type { Store } from '../store/index.js'
 export type { AccessTokenClaims } from '../tokens/access.js'
@@ -51,6 +56,8 @@ export interface AuthUser {
   clientId: string
   /** The token's `jti`. */
   tokenId: string
+  /** The login (refresh family) the token was issued in, its `sid`; null for a token issued before tokens carried it. */
+  sessionId: string | null
   /** When the token expires, in epoch seconds. */
   expiresAt: number
 }
@@ -127,12 +134,30 @@ const OptionsSchema = Type.Object({
     queueLimit: Type.Optional(Type.Integer({ minimum: 0 }))
   }, { additionalProperties: false })),
   dpopRequired: Type.Optional(Type.Boolean({ description: 'true or false: whether protected routes refuse bearer tokens, taking DPoP-bound ones only' })),
+  registration: Type.Optional(Type.Object({
+    scopes: Type.Optional(Type.Array(Type.String(), { description: 'the scopes a registered user may be granted' }))
+  }, { additionalProperties: false, description: 'an object: its presence opens POST /register' })),
+  emailVerification: Type.Optional(Type.Union([Type.Literal('optional'), Type.Literal('required')], { description: '"optional" or "required"' })),
+  mail: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^smtps?://[^\\s]+$', description: 'an smtp:// or smtps:// URL' }),
+    from: Type.String({ minLength: 1, pattern: '^[^\\r\\n]+$', description: 'a sender address on one line' }),
+    templates: Type.Optional(Type.Object({
+      verifyEmail: Type.Optional(Type.Unknown()),
+      resetPassword: Type.Optional(Type.Unknown())
+    }, { additionalProperties: false }))
+  }, { additionalProperties: false })),
+  accountLimits: Type.Optional(Type.Object({
+    register: positiveInteger('registrations from one address'),
+    mail: positiveInteger('requests for a code from one address'),
+    mailsPerUser: positiveInteger('codes mailed to one account'),
+    window: positiveInteger('seconds')
+  }, { additionalProperties: false })),
   // Fastify's own registration options.
   logLevel: Type.Optional(Type.String()),
   logSerializers: Type.Optional(Type.Unknown())
 }, { additionalProperties: false })
 
-export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' | 'redis' | 'logLevel' | 'logSerializers'> & {
+export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' | 'redis' | 'mail' | 'logLevel' | 'logSerializers'> & {
   /** A store URL (`sqlite:<path>`, `postgres://…`, `memory:`) that the plugin opens and closes, or a store you own. */
   store: string | Store
   /**
@@ -140,6 +165,12 @@ export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' |
    * connects to (ioredis) and disconnects from, or your own ioredis client, which it leaves open.
    */
   redis?: string | RedisClient
+  /**
+   * Where the account e-mails (verification and reset codes) go out: an SMTP server's `smtp://` or
+   * `smtps://` URL, the sender, and templates that replace the built-in ones. Without it, the
+   * endpoints that send or take a code are not registered.
+   */
+  mail?: { url: string, from: string, templates?: Partial<MailTemplates> }
 }
 
 // A Record so that the compiler fails here when the Store interface gains a method.
@@ -150,6 +181,7 @@ const STORE_METHODS = Object.keys({
   updateUser: true,
   removeUser: true,
   listUsers: true,
+  findUsersByEmail: true,
   countUsers: true,
   listSigningKeys: true,
   addFirstSigningKey: true,
@@ -160,6 +192,10 @@ const STORE_METHODS = Object.keys({
   rotateRefreshToken: true,
   findRefreshToken: true,
   revokeRefreshFamily: true,
+  listSessions: true,
+  createOneTimeCode: true,
+  findOneTimeCode: true,
+  useOneTimeCode: true,
   revokeAccessToken: true,
   revocationsSince: true,
   prune: true,
@@ -193,7 +229,7 @@ function validateOptions (options: OAuth2PasswordOptions): void {
   if (error !== undefined) {
     const name = error.path.slice(1).replaceAll('/', '.') || 'options'
     // Any name with "secret" in it, so that a misspelt signingKeySecret is not echoed either.
-    const received = name === 'store' || /secret/i.test(name) ? describeHidden(error.value) : JSON.stringify(error.value)
+    const received = name === 'store' || name === 'mail.url' || /secret/i.test(name) ? describeHidden(error.value) : JSON.stringify(error.value)
     const expected = (error.schema as TSchema).description ?? error.message
     throw new Error(`oauth2-password: option "${name}" must be ${expected}; received ${received}`)
   }
@@ -204,6 +240,12 @@ function validateOptions (options: OAuth2PasswordOptions): void {
     const store = options.store as unknown as Record<string, unknown>
     const missing = STORE_METHODS.filter(method => typeof store[method] !== 'function')
     if (missing.length > 0) throw new Error(`oauth2-password: option "store" lacks the Store methods ${missing.join(', ')}`)
+  }
+  for (const [name, template] of Object.entries(options.mail?.templates ?? {})) {
+    if (typeof template !== 'function') throw new Error(`oauth2-password: option "mail.templates.${name}" must be a function; received ${typeof template}`)
+  }
+  if (options.emailVerification === 'required' && options.mail === undefined) {
+    throw new Error('oauth2-password: option "emailVerification" is "required", which needs option "mail": the codes that verify addresses go out by e-mail')
   }
   if (typeof options.redis === 'object') {
     const redis = options.redis as unknown as Record<string, unknown>
@@ -383,7 +425,11 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     return (await Promise.all(pings)).flat()
   })
   const secondFactor = new SecondFactor(store, encryption, issuer)
-  fastify.decorate('authUsers', new UserAdmin(store, hasher, options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH, secondFactor))
+  const passwordMinLength = options.passwordMinLength ?? DEFAULT_PASSWORD_MIN_LENGTH
+  const userAdmin = new UserAdmin(store, hasher, passwordMinLength, secondFactor)
+  fastify.decorate('authUsers', userAdmin)
+  // Read now, so that the first password set does not wait for the list.
+  commonPasswords()
   /** The work of `authenticate`, for a route that needs the scopes `required`. */
   async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
@@ -431,6 +477,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
         scopes: [...scopes],
         clientId: claims.client_id,
         tokenId: claims.jti,
+        sessionId: claims.sid ?? null,
         expiresAt: claims.exp
       }
     } catch (error) {
@@ -477,7 +524,35 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     keys: () => keys,
     scopes: options.scopes,
     issuer,
-    lifetimes
+    lifetimes,
+    emailVerificationRequired: options.emailVerification === 'required'
+  })
+
+  const mailer = options.mail === undefined ? null : new Mailer(options.mail)
+  const mailWork = new BackgroundWork()
+  fastify.addHook('onClose', async () => {
+    // The mail of requests already answered goes out before the store and the SMTP connection close.
+    await mailWork.settled()
+    mailer?.close()
+  })
+  if (mailer === null) {
+    fastify.log.info('account e-mail is off (no SMTP server configured): POST /email/verify, /email/verify/resend, /password/forgot and /password/reset answer 404')
+  }
+  await fastify.register(accounts, {
+    prefix: options.prefix ?? '',
+    store,
+    hasher,
+    limiter,
+    revocations,
+    userChanged: (id: string) => users.forget(id),
+    passwordMinLength,
+    users: userAdmin,
+    accountLimiter: new AccountLimiter(failures, { ...DEFAULT_ACCOUNT_LIMITS, ...options.accountLimits }),
+    mailer,
+    registration: options.registration === undefined ? null : { scopes: options.registration.scopes ?? [] },
+    emailVerification: options.emailVerification ?? 'optional',
+    background: mailWork,
+    issuer
   })
 }
 

@@ -3,12 +3,15 @@ import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
   NewRefreshFamily,
+  CodePurpose,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   Revocation,
   RotationResult,
+  Session,
   SigningKey,
   Store,
   TotpEnrollment,
@@ -29,6 +32,8 @@ export class MemoryStore implements Store {
   readonly #signingKeys: SigningKey[] = []
   readonly #refreshFamilies = new Map<string, RefreshFamily>()
   readonly #refreshTokens = new Map<string, RefreshToken>()
+  // Family id → when it was last refreshed (or made): only the sessions list shows it.
+  readonly #lastUsed = new Map<string, number>()
   // Access-token jti → when it was revoked, and the time after which its revocation can be forgotten.
   readonly #revokedAccessTokens = new Map<string, { revokedAt: number, expiresAt: number }>()
   // User id → when it last changed or was removed.
@@ -38,6 +43,7 @@ export class MemoryStore implements Store {
   readonly #dpopProofs = new Map<string, number>()
   // User id → the enrollment, and the hashes of its recovery codes.
   readonly #totp = new Map<string, { enrollment: TotpEnrollment, recoveryCodes: Set<string> }>()
+  readonly #codes = new Map<string, OneTimeCode>()
   #closed = false
 
   async createUser (user: NewUser): Promise<User> {
@@ -47,6 +53,7 @@ export class MemoryStore implements Store {
       id: randomUUID(),
       username: user.username,
       email: user.email ?? null,
+      emailVerified: false,
       fullName: user.fullName ?? null,
       scopes: [...user.scopes],
       disabled: false,
@@ -73,14 +80,25 @@ export class MemoryStore implements Store {
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
     this.#assertOpen()
+    return this.#updateUser(id, changes)
+  }
+
+  // Synchronous, so that useOneTimeCode applies it in the same turn as its checks.
+  #updateUser (id: string, changes: UserChanges): User | null {
     const user = this.#users.get(id)
     if (user === undefined) return null
+    if (changes.email !== undefined && changes.email !== user.email) user.emailVerified = false
     if (changes.email !== undefined) user.email = changes.email
+    if (changes.emailVerified !== undefined) user.emailVerified = changes.emailVerified
     if (changes.fullName !== undefined) user.fullName = changes.fullName
     if (changes.scopes !== undefined) user.scopes = [...changes.scopes]
     if (changes.disabled !== undefined) user.disabled = changes.disabled
     if (changes.passwordHash !== undefined) user.passwordHash = changes.passwordHash
-    if (changes.revokeTokens === true) user.tokenVersion++
+    if (changes.revokeTokens === true) {
+      user.tokenVersion++
+      const kept = changes.keepRefreshFamily === undefined ? undefined : this.#refreshFamilies.get(changes.keepRefreshFamily)
+      if (kept !== undefined && kept.userId === id && kept.revokedAt === null) kept.tokenVersion = user.tokenVersion
+    }
     this.#userChanges.set(id, Date.now())
     return copyUser(user)
   }
@@ -94,6 +112,7 @@ export class MemoryStore implements Store {
     // As SQLite's ON DELETE CASCADE removes them with the user.
     this.#deleteRefreshFamilies(family => family.userId === id)
     this.#totp.delete(id)
+    for (const [hash, code] of this.#codes) if (code.userId === id) this.#codes.delete(hash)
     this.#userChanges.set(id, Date.now())
     return true
   }
@@ -101,6 +120,15 @@ export class MemoryStore implements Store {
   async listUsers (): Promise<User[]> {
     this.#assertOpen()
     return [...this.#users.values()]
+      .sort((a, b) => compareCodePoints(a.username, b.username))
+      .map(copyUser)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    this.#assertOpen()
+    const wanted = asciiLower(email)
+    return [...this.#users.values()]
+      .filter(user => user.email !== null && asciiLower(user.email) === wanted)
       .sort((a, b) => compareCodePoints(a.username, b.username))
       .map(copyUser)
   }
@@ -155,6 +183,7 @@ export class MemoryStore implements Store {
     if (this.#refreshTokens.has(first.hash)) throw new Error('the refresh token exists already')
     const created: RefreshFamily = { ...family, scopes: [...family.scopes], revokedAt: null, jkt: family.jkt ?? null }
     this.#refreshFamilies.set(created.id, created)
+    this.#lastUsed.set(created.id, created.createdAt)
     this.#refreshTokens.set(first.hash, newRefreshToken(first, created))
   }
 
@@ -170,6 +199,7 @@ export class MemoryStore implements Store {
     if (token.expiresAt <= now) return { outcome: 'invalid' }
     if (this.#refreshTokens.has(next.hash)) throw new Error('the refresh token exists already')
     token.spentAt = now
+    this.#lastUsed.set(family.id, now)
     this.#refreshTokens.set(next.hash, newRefreshToken(next, family))
     return { outcome: 'rotated', family: copyRefreshFamily(family) }
   }
@@ -185,6 +215,49 @@ export class MemoryStore implements Store {
     this.#assertOpen()
     const family = this.#refreshFamilies.get(familyId)
     if (family !== undefined) family.revokedAt ??= now
+  }
+
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    this.#assertOpen()
+    const user = this.#users.get(userId)
+    if (user === undefined) return []
+    const refreshable = new Set<string>()
+    for (const token of this.#refreshTokens.values()) {
+      if (token.spentAt === null && token.expiresAt > now) refreshable.add(token.familyId)
+    }
+    return [...this.#refreshFamilies.values()]
+      .filter(family => family.userId === userId && family.revokedAt === null && family.expiresAt > now &&
+        family.tokenVersion === user.tokenVersion && refreshable.has(family.id))
+      .map(family => ({ ...copyRefreshFamily(family), lastUsedAt: this.#lastUsed.get(family.id) ?? family.createdAt }))
+      // As the SQL stores order them: the most recent use first, then by id.
+      .sort((a, b) => b.lastUsedAt - a.lastUsedAt || compareCodePoints(a.id, b.id))
+  }
+
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    this.#assertOpen()
+    // The checks SQLite's keys make.
+    if (!this.#users.has(code.userId)) throw new Error(`no user "${code.userId}" to make a code for`)
+    if (this.#codes.has(code.hash)) throw new Error('the code exists already')
+    this.#codes.set(code.hash, { ...code, usedAt: null })
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    this.#assertOpen()
+    const code = this.#codes.get(hash)
+    return code === undefined ? null : { ...code }
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    this.#assertOpen()
+    // Nothing below awaits: the checks and the writes happen in one turn, which is the atomicity.
+    const code = this.#codes.get(hash)
+    const user = code === undefined ? undefined : this.#users.get(code.userId)
+    if (code === undefined || user === undefined || code.purpose !== purpose || code.usedAt !== null ||
+      code.expiresAt <= now || user.email !== code.email) return null
+    for (const other of this.#codes.values()) {
+      if (other.userId === code.userId && other.purpose === purpose && other.usedAt === null) other.usedAt = now
+    }
+    return this.#updateUser(code.userId, changes)
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
@@ -219,6 +292,9 @@ export class MemoryStore implements Store {
     }
     for (const [hash, token] of this.#refreshTokens) {
       if (token.expiresAt <= now) this.#refreshTokens.delete(hash)
+    }
+    for (const [hash, code] of this.#codes) {
+      if (code.expiresAt <= now) this.#codes.delete(hash)
     }
     this.#deleteRefreshFamilies(family => family.expiresAt <= now)
     for (const [id, expiresAt] of this.#dpopProofs) {
@@ -330,6 +406,7 @@ export class MemoryStore implements Store {
     for (const [id, family] of this.#refreshFamilies) {
       if (matches(family)) {
         this.#refreshFamilies.delete(id)
+        this.#lastUsed.delete(id)
         deleted.add(id)
       }
     }
@@ -338,6 +415,11 @@ export class MemoryStore implements Store {
       if (deleted.has(token.familyId)) this.#refreshTokens.delete(hash)
     }
   }
+}
+
+/** Lower case for ASCII letters only, as SQLite's lower() and PostgreSQL's under COLLATE "C" do. */
+function asciiLower (text: string): string {
+  return text.replace(/[A-Z]/g, letter => letter.toLowerCase())
 }
 
 function copyUser (user: User): User {

@@ -100,6 +100,33 @@ export const migrations: ReadonlyArray<Migration> = [
     `
   },
   {
+    version: 4,
+    name: 'accounts: verified e-mail addresses, one-time codes, and when each login was last used',
+    // lower() under COLLATE "C" changes ASCII letters only, as SQLite's lower() and MemoryStore do.
+    sql: `
+      ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
+      CREATE INDEX users_email ON users (lower(email COLLATE "C"));
+
+      ALTER TABLE refresh_families ADD COLUMN last_used_at BIGINT;
+      UPDATE refresh_families f SET last_used_at = coalesce(
+        (SELECT max(t.created_at) FROM refresh_tokens t WHERE t.family_id = f.id), f.created_at);
+      ALTER TABLE refresh_families ALTER COLUMN last_used_at SET NOT NULL;
+
+      CREATE TABLE one_time_codes (
+        hash TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL CHECK (purpose IN ('verify_email', 'reset_password')),
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        used_at BIGINT
+      );
+
+      CREATE INDEX one_time_codes_user_id ON one_time_codes (user_id);
+      CREATE INDEX one_time_codes_expires_at ON one_time_codes (expires_at);
+    `
+  },
+  {
     version: 5,
     name: 'create totp_enrollments and totp_recovery_codes',
     sql: `

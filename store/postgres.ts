@@ -2,20 +2,23 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrations } from './postgres-migrations.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToTotpEnrollment, rowToUser,
-  type ClientRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToTotpEnrollment, rowToUser,
+  type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { StoreUnavailableError } from './errors.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  CodePurpose,
   NewRefreshFamily,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   Revocation,
   RotationResult,
+  Session,
   SigningAlgorithm,
   SigningKey,
   Store,
@@ -56,7 +59,8 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
  * A refresh token's rotation in one statement, so that it costs one round trip. The row lock makes
  * a concurrent rotation of the same token wait until this one commits; under READ COMMITTED it then
  * reads the token as this one left it, spent, and neither spends it nor adds a token. $1 the token's
- * hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5 now.
+ * hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5 now, which
+ * is also when the family (the session) was last used.
  */
 const ROTATE_REFRESH_TOKEN = `
   WITH found AS (
@@ -69,6 +73,8 @@ const ROTATE_REFRESH_TOKEN = `
     WHERE t.hash = found.hash AND found.spent_at IS NULL AND found.revoked_at IS NULL
       AND found.expires_at > $5 AND found.token_expires_at > $5
     RETURNING t.family_id
+  ), touched AS (
+    UPDATE refresh_families f SET last_used_at = $5 FROM spent WHERE f.id = spent.family_id
   ), added AS (
     INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at)
     SELECT $2, found.id, $3, least($4::bigint, found.expires_at), NULL FROM found JOIN spent ON spent.family_id = found.id
@@ -78,6 +84,48 @@ const ROTATE_REFRESH_TOKEN = `
 `
 
 type RotationRow = RefreshTokenWithFamilyRow & { rotated: number }
+
+// One statement for every combination of changes, so that the token_version raise, the login it
+// keeps, and the record of the change that instances poll for, land in the same write as the change.
+const UPDATE_USER = `
+  WITH updated AS (
+    UPDATE users SET
+      email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
+      email_verified = CASE WHEN $11::boolean THEN $12::boolean WHEN $2::boolean AND email IS DISTINCT FROM $3::text THEN false ELSE email_verified END,
+      full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
+      scopes = coalesce($6::jsonb, scopes),
+      disabled = coalesce($7::boolean, disabled),
+      password_hash = coalesce($8::text, password_hash),
+      token_version = token_version + $9::integer
+    WHERE id = $1
+    RETURNING *
+  ), recorded AS (
+    ${RECORD_USER_CHANGE('updated', '$10')}
+  ), kept AS (
+    UPDATE refresh_families f SET token_version = updated.token_version FROM updated
+    WHERE f.id = $13::text AND f.user_id = updated.id AND f.revoked_at IS NULL
+  )
+  SELECT * FROM updated
+`
+
+/** UPDATE_USER's values for `changes` to the user `id`. */
+function updateUserValues (id: string, changes: UserChanges): unknown[] {
+  return [
+    id,
+    changes.email !== undefined,
+    changes.email ?? null,
+    changes.fullName !== undefined,
+    changes.fullName ?? null,
+    changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
+    changes.disabled ?? null,
+    changes.passwordHash ?? null,
+    changes.revokeTokens === true ? 1 : 0,
+    Date.now(),
+    changes.emailVerified !== undefined,
+    changes.emailVerified ?? null,
+    changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null
+  ]
+}
 
 const INSERT_REFRESH_TOKEN = `
   INSERT INTO refresh_tokens (hash, family_id, created_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, NULL)
@@ -210,35 +258,7 @@ export class PostgresStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    // One statement for every combination of changes, so that the token_version raise, and the
-    // record of the change that instances poll for, land in the same write as the change.
-    const { rows } = await this.#query<UserRow>(`
-      WITH updated AS (
-        UPDATE users SET
-          email = CASE WHEN $2::boolean THEN $3::text ELSE email END,
-          full_name = CASE WHEN $4::boolean THEN $5::text ELSE full_name END,
-          scopes = coalesce($6::jsonb, scopes),
-          disabled = coalesce($7::boolean, disabled),
-          password_hash = coalesce($8::text, password_hash),
-          token_version = token_version + $9::integer
-        WHERE id = $1
-        RETURNING *
-      ), recorded AS (
-        ${RECORD_USER_CHANGE('updated', '$10')}
-      )
-      SELECT * FROM updated
-    `, [
-      id,
-      changes.email !== undefined,
-      changes.email ?? null,
-      changes.fullName !== undefined,
-      changes.fullName ?? null,
-      changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
-      changes.disabled ?? null,
-      changes.passwordHash ?? null,
-      changes.revokeTokens === true ? 1 : 0,
-      Date.now()
-    ])
+    const { rows } = await this.#query<UserRow>(UPDATE_USER, updateUserValues(id, changes))
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
@@ -254,6 +274,13 @@ export class PostgresStore implements Store {
   async listUsers (): Promise<User[]> {
     // Code point order, as the other stores list them, whatever the database's default collation.
     const { rows } = await this.#query<UserRow>('SELECT * FROM users ORDER BY username COLLATE "C"')
+    return rows.map(rowToUser)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    // lower() under COLLATE "C" changes ASCII letters only, as the other stores compare; the index users_email serves it.
+    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE lower(email COLLATE "C") = $1 ORDER BY username COLLATE "C"',
+      [email.replace(/[A-Z]/g, letter => letter.toLowerCase())])
     return rows.map(rowToUser)
   }
 
@@ -301,8 +328,8 @@ export class PostgresStore implements Store {
   async createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
     await this.#transaction(async client => {
       await client.query(`
-        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)
+        INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt, last_used_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8, $6)
       `, [
         family.id,
         family.userId,
@@ -346,6 +373,47 @@ export class PostgresStore implements Store {
     await this.#query('UPDATE refresh_families SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [now, familyId])
   }
 
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    // The family's own token_version against the user's: a family made before a change of password is over.
+    const { rows } = await this.#query<RefreshFamilyRow>(`
+      SELECT f.* FROM refresh_families f JOIN users u ON u.id = f.user_id
+      WHERE f.user_id = $1 AND f.revoked_at IS NULL AND f.expires_at > $2 AND f.token_version = u.token_version
+        AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.spent_at IS NULL AND t.expires_at > $2)
+      ORDER BY f.last_used_at DESC, f.id COLLATE "C"
+    `, [userId, now])
+    return rows.map(rowToSession)
+  }
+
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    await this.#query(`
+      INSERT INTO one_time_codes (hash, purpose, user_id, email, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, NULL)
+    `, [code.hash, code.purpose, code.userId, code.email, code.createdAt, code.expiresAt])
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    const { rows } = await this.#query<OneTimeCode>(`
+      SELECT hash, purpose, user_id AS "userId", email, created_at AS "createdAt", expires_at AS "expiresAt", used_at AS "usedAt"
+      FROM one_time_codes WHERE hash = $1
+    `, [hash])
+    return rows[0] ?? null
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    return await this.#transaction(async client => {
+      // The row lock makes a concurrent use of the same code wait here, and then read it used.
+      const { rows: codes } = await client.query<{ user_id: string }>(`
+        SELECT c.user_id FROM one_time_codes c JOIN users u ON u.id = c.user_id
+        WHERE c.hash = $1 AND c.purpose = $2 AND c.used_at IS NULL AND c.expires_at > $3 AND u.email = c.email
+        FOR UPDATE OF c
+      `, [hash, purpose, now])
+      const userId = codes[0]?.user_id
+      if (userId === undefined) return null
+      await client.query('UPDATE one_time_codes SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL', [now, userId, purpose])
+      const { rows } = await client.query<UserRow>(UPDATE_USER, updateUserValues(userId, changes))
+      return rows[0] === undefined ? null : rowToUser(rows[0])
+    })
+  }
+
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
     // A second revocation can only lengthen the first: the token it refuses may live that long.
     await this.#query(`
@@ -371,6 +439,7 @@ export class PostgresStore implements Store {
       // ON DELETE CASCADE takes the families' remaining tokens.
       await client.query('DELETE FROM refresh_families WHERE expires_at <= $1', [now])
       await client.query('DELETE FROM dpop_proofs WHERE expires_at <= $1', [now])
+      await client.query('DELETE FROM one_time_codes WHERE expires_at <= $1', [now])
     })
   }
 

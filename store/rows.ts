@@ -1,4 +1,4 @@
-import type { Client, RefreshFamily, RefreshToken, SigningAlgorithm, SigningKey, TotpEnrollment, User } from './types.js'
+import type { Client, RefreshFamily, RefreshToken, Session, SigningAlgorithm, SigningKey, TotpEnrollment, User } from './types.js'
 
 // The columns of the SQL stores, as the PostgreSQL driver returns them, and how they become the
 // store's objects. store/sqlite.ts turns its JSON text and 0/1 columns into these first.
@@ -7,6 +7,7 @@ export interface UserRow {
   id: string
   username: string
   email: string | null
+  email_verified: boolean
   full_name: string | null
   scopes: string[]
   disabled: boolean
@@ -33,6 +34,7 @@ export interface RefreshFamilyRow {
   expires_at: number
   revoked_at: number | null
   jkt: string | null
+  last_used_at: number
 }
 
 // A token joined with its family, whose columns keep their names.
@@ -63,6 +65,7 @@ export function rowToUser (row: UserRow): User {
     id: row.id,
     username: row.username,
     email: row.email,
+    emailVerified: row.email_verified,
     fullName: row.full_name,
     scopes: row.scopes,
     disabled: row.disabled,
@@ -94,6 +97,10 @@ export function rowToRefreshFamily (row: RefreshFamilyRow): RefreshFamily {
     revokedAt: row.revoked_at,
     jkt: row.jkt
   }
+}
+
+export function rowToSession (row: RefreshFamilyRow): Session {
+  return { ...rowToRefreshFamily(row), lastUsedAt: row.last_used_at }
 }
 
 export function rowToRefreshToken (row: Pick<RefreshTokenWithFamilyRow, 'hash' | 'id' | 'token_created_at' | 'token_expires_at' | 'spent_at'>): RefreshToken {

@@ -100,6 +100,33 @@ export const migrations: ReadonlyArray<Migration> = [
     `
   },
   {
+    version: 4,
+    name: 'accounts: verified e-mail addresses, one-time codes, and when each login was last used',
+    // lower(email) is what findUsersByEmail compares, ASCII letters only, as every store does.
+    // A login made before this step was last used when its newest refresh token was made.
+    sql: `
+      ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 0 CHECK (email_verified IN (0, 1));
+      CREATE INDEX users_email ON users (lower(email));
+
+      ALTER TABLE refresh_families ADD COLUMN last_used_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE refresh_families SET last_used_at = coalesce(
+        (SELECT max(created_at) FROM refresh_tokens WHERE family_id = refresh_families.id), created_at);
+
+      CREATE TABLE one_time_codes (
+        hash TEXT PRIMARY KEY,
+        purpose TEXT NOT NULL CHECK (purpose IN ('verify_email', 'reset_password')),
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        email TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      ) STRICT;
+
+      CREATE INDEX one_time_codes_user_id ON one_time_codes (user_id);
+      CREATE INDEX one_time_codes_expires_at ON one_time_codes (expires_at);
+    `
+  },
+  {
     version: 5,
     name: 'create totp_enrollments and totp_recovery_codes',
     // A recovery code hangs off its enrollment, so that removing the enrollment, or its user, removes it.

@@ -7,12 +7,15 @@ import {
   DuplicateUsernameError,
   type Client,
   type NewRefreshFamily,
+  type CodePurpose,
   type NewRefreshToken,
   type NewUser,
+  type OneTimeCode,
   type RefreshFamily,
   type RefreshToken,
   type Revocation,
   type RotationResult,
+  type Session,
   type SigningKey,
   type Store,
   type TotpEnrollment,
@@ -119,6 +122,7 @@ export class SqliteWorkerStore implements Store {
   updateUser (id: string, changes: UserChanges): Promise<User | null> { return this.#call('updateUser', id, changes) }
   removeUser (id: string): Promise<boolean> { return this.#call('removeUser', id) }
   listUsers (): Promise<User[]> { return this.#call('listUsers') }
+  findUsersByEmail (email: string): Promise<User[]> { return this.#call('findUsersByEmail', email) }
   countUsers (): Promise<number> { return this.#call('countUsers') }
   listSigningKeys (): Promise<SigningKey[]> { return this.#call('listSigningKeys') }
   addFirstSigningKey (key: SigningKey): Promise<SigningKey[]> { return this.#call('addFirstSigningKey', key) }
@@ -135,6 +139,13 @@ export class SqliteWorkerStore implements Store {
 
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> { return this.#call('findRefreshToken', hash) }
   revokeRefreshFamily (familyId: string, now: number): Promise<void> { return this.#call('revokeRefreshFamily', familyId, now) }
+  listSessions (userId: string, now: number): Promise<Session[]> { return this.#call('listSessions', userId, now) }
+  createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> { return this.#call('createOneTimeCode', code) }
+  findOneTimeCode (hash: string): Promise<OneTimeCode | null> { return this.#call('findOneTimeCode', hash) }
+  useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    return this.#call('useOneTimeCode', hash, purpose, now, changes)
+  }
+
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
   revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
   prune (now: number): Promise<void> { return this.#call('prune', now) }

@@ -3,18 +3,21 @@ import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
 import { protectDatabaseFiles } from './sqlite-files.js'
 import {
-  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSigningKey, rowToTotpEnrollment, rowToUser,
+  rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToTotpEnrollment, rowToUser,
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
+  CodePurpose,
   NewRefreshFamily,
   NewRefreshToken,
   NewUser,
+  OneTimeCode,
   RefreshFamily,
   RefreshToken,
   RotationResult,
+  Session,
   SigningAlgorithm,
   Revocation,
   SigningKey,
@@ -35,7 +38,7 @@ const WAL_AUTOCHECKPOINT_PAGES = 100
 const WAL_SIZE_LIMIT = 512 * 1024
 
 /** A row as SQLite keeps it: scopes as JSON text and flags as 0 or 1. */
-type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' ? number : Row[Column] }
+type Stored<Row> = { [Column in keyof Row]: Column extends 'scopes' ? string : Column extends 'disabled' | 'email_verified' ? number : Row[Column] }
 
 /**
  * A store in one SQLite file, which several processes on one host may share. The methods return
@@ -103,17 +106,7 @@ export class SqliteStore implements Store {
   }
 
   async updateUser (id: string, changes: UserChanges): Promise<User | null> {
-    const row = this.#transactions.updateUser({
-      id,
-      setEmail: changes.email === undefined ? 0 : 1,
-      email: changes.email ?? null,
-      setFullName: changes.fullName === undefined ? 0 : 1,
-      fullName: changes.fullName ?? null,
-      scopes: changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
-      disabled: changes.disabled === undefined ? null : Number(changes.disabled),
-      passwordHash: changes.passwordHash ?? null,
-      revokeTokens: changes.revokeTokens === true ? 1 : 0
-    })
+    const row = this.#transactions.updateUser(...updateUserParams(id, changes))
     return row === undefined ? null : userFromRow(row)
   }
 
@@ -123,6 +116,10 @@ export class SqliteStore implements Store {
 
   async listUsers (): Promise<User[]> {
     return this.#statements.listUsers.all().map(userFromRow)
+  }
+
+  async findUsersByEmail (email: string): Promise<User[]> {
+    return this.#statements.usersByEmail.all(email.replace(/[A-Z]/g, letter => letter.toLowerCase())).map(userFromRow)
   }
 
   async countUsers (): Promise<number> {
@@ -171,6 +168,24 @@ export class SqliteStore implements Store {
 
   async revokeRefreshFamily (familyId: string, now: number): Promise<void> {
     this.#statements.revokeRefreshFamily.run(now, familyId)
+  }
+
+  async listSessions (userId: string, now: number): Promise<Session[]> {
+    return this.#statements.sessions.all({ userId, now }).map(row => rowToSession({ ...row, scopes: JSON.parse(row.scopes) }))
+  }
+
+  async createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> {
+    this.#statements.insertCode.run(code)
+  }
+
+  async findOneTimeCode (hash: string): Promise<OneTimeCode | null> {
+    return this.#statements.codeByHash.get(hash) ?? null
+  }
+
+  async useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
+    // IMMEDIATE takes the write lock before the checks: of two processes using one code, the second sees it used.
+    const row = this.#transactions.useCode.immediate(hash, purpose, now, ...updateUserParams('', changes))
+    return row === undefined ? null : userFromRow(row)
   }
 
   async revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> {
@@ -350,6 +365,8 @@ function prepareStatements (db: Database.Database) {
       id: string
       setEmail: number
       email: string | null
+      setEmailVerified: number
+      emailVerified: number
       setFullName: number
       fullName: string | null
       scopes: string | null
@@ -359,6 +376,7 @@ function prepareStatements (db: Database.Database) {
     }, Stored<UserRow>>(`
       UPDATE users SET
         email = CASE WHEN @setEmail THEN @email ELSE email END,
+        email_verified = CASE WHEN @setEmailVerified THEN @emailVerified WHEN @setEmail AND email IS NOT @email THEN 0 ELSE email_verified END,
         full_name = CASE WHEN @setFullName THEN @fullName ELSE full_name END,
         scopes = coalesce(@scopes, scopes),
         disabled = coalesce(@disabled, disabled),
@@ -368,10 +386,31 @@ function prepareStatements (db: Database.Database) {
       RETURNING *
     `),
     deleteUser: db.prepare<[string]>('DELETE FROM users WHERE id = ?'),
+    keepRefreshFamily: db.prepare<[number, string, string]>(
+      'UPDATE refresh_families SET token_version = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL'
+    ),
     recordUserChange: db.prepare<[string, number]>(`
       INSERT INTO user_changes (user_id, changed_at) VALUES (?, ?)
       ON CONFLICT (user_id) DO UPDATE SET changed_at = excluded.changed_at
     `),
+    // lower() changes ASCII letters only, as MemoryStore's comparison does; the index users_email serves it.
+    usersByEmail: db.prepare<[string], Stored<UserRow>>('SELECT * FROM users WHERE lower(email) = ? ORDER BY username'),
+    insertCode: db.prepare<Omit<OneTimeCode, 'usedAt'>>(`
+      INSERT INTO one_time_codes (hash, purpose, user_id, email, created_at, expires_at, used_at)
+      VALUES (@hash, @purpose, @userId, @email, @createdAt, @expiresAt, NULL)
+    `),
+    codeByHash: db.prepare<[string], OneTimeCode>(`
+      SELECT hash, purpose, user_id AS userId, email, created_at AS createdAt, expires_at AS expiresAt, used_at AS usedAt
+      FROM one_time_codes WHERE hash = ?
+    `),
+    liveCode: db.prepare<{ hash: string, purpose: string, now: number }, { userId: string }>(`
+      SELECT c.user_id AS userId FROM one_time_codes c JOIN users u ON u.id = c.user_id
+      WHERE c.hash = @hash AND c.purpose = @purpose AND c.used_at IS NULL AND c.expires_at > @now AND u.email IS c.email
+    `),
+    useCodes: db.prepare<{ userId: string, purpose: string, now: number }>(
+      'UPDATE one_time_codes SET used_at = @now WHERE user_id = @userId AND purpose = @purpose AND used_at IS NULL'
+    ),
+    pruneCodes: db.prepare<[number]>('DELETE FROM one_time_codes WHERE expires_at <= ?'),
     // BINARY collation: code point order, which MemoryStore reproduces.
     listUsers: db.prepare<[], Stored<UserRow>>('SELECT * FROM users ORDER BY username'),
     countUsers: db.prepare<[], number>('SELECT count(*) FROM users').pluck(),
@@ -399,8 +438,8 @@ function prepareStatements (db: Database.Database) {
       expiresAt: number
       jkt: string | null
     }>(`
-      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt)
-      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL, @jkt)
+      INSERT INTO refresh_families (id, user_id, client_id, scopes, token_version, created_at, expires_at, revoked_at, jkt, last_used_at)
+      VALUES (@id, @userId, @clientId, @scopes, @tokenVersion, @createdAt, @expiresAt, NULL, @jkt, @createdAt)
     `),
     insertRefreshToken: db.prepare<{
       hash: string
@@ -417,6 +456,14 @@ function prepareStatements (db: Database.Database) {
       WHERE t.hash = ?
     `),
     spendRefreshToken: db.prepare<[number, string]>('UPDATE refresh_tokens SET spent_at = ? WHERE hash = ? AND spent_at IS NULL'),
+    useRefreshFamily: db.prepare<[number, string]>('UPDATE refresh_families SET last_used_at = ? WHERE id = ?'),
+    // The family's own token_version against the user's: a family made before a change of password is over.
+    sessions: db.prepare<{ userId: string, now: number }, Stored<RefreshFamilyRow>>(`
+      SELECT f.* FROM refresh_families f JOIN users u ON u.id = f.user_id
+      WHERE f.user_id = @userId AND f.revoked_at IS NULL AND f.expires_at > @now AND f.token_version = u.token_version
+        AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.family_id = f.id AND t.spent_at IS NULL AND t.expires_at > @now)
+      ORDER BY f.last_used_at DESC, f.id
+    `),
     // The first revocation's time stands: it is when the family stopped working.
     revokeRefreshFamily: db.prepare<[number, string]>('UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     revokeClientRefreshFamilies: db.prepare<[number, string]>(
@@ -479,13 +526,23 @@ function prepareStatements (db: Database.Database) {
 }
 
 function prepareTransactions (db: Database.Database, statements: ReturnType<typeof prepareStatements>) {
+  // The change is recorded in the same write, so that no instance can miss it.
+  function updateUser (params: UpdateUserParams, keepRefreshFamily: string | null): Stored<UserRow> | undefined {
+    // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
+    const [row] = statements.updateUser.all(params)
+    if (row === undefined) return row
+    if (keepRefreshFamily !== null) statements.keepRefreshFamily.run(row.token_version, keepRefreshFamily, row.id)
+    statements.recordUserChange.run(row.id, Date.now())
+    return row
+  }
+
   return {
-    // The change is recorded in the same write, so that no instance can miss it.
-    updateUser: db.transaction((params: Parameters<typeof statements.updateUser.get>[0]) => {
-      // all(), not get(): get() stops after the first row and never sees a failure at the statement's end.
-      const [row] = statements.updateUser.all(params)
-      if (row !== undefined) statements.recordUserChange.run(row.id, Date.now())
-      return row
+    updateUser: db.transaction((params: UpdateUserParams, keepRefreshFamily: string | null) => updateUser(params, keepRefreshFamily)),
+    useCode: db.transaction((hash: string, purpose: CodePurpose, now: number, params: UpdateUserParams, keepRefreshFamily: string | null) => {
+      const code = statements.liveCode.get({ hash, purpose, now })
+      if (code === undefined) return undefined
+      statements.useCodes.run({ userId: code.userId, purpose, now })
+      return updateUser({ ...params, id: code.userId }, keepRefreshFamily)
     }),
     deleteUser: db.transaction((id: string, now: number) => {
       if (statements.deleteUser.run(id).changes === 0) return false
@@ -519,6 +576,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       if (row.token_expires_at <= now) return { outcome: 'invalid' }
       // The write lock is held since the lookup, so the token is still live; throwing rolls back all of it.
       if (statements.spendRefreshToken.run(now, hash).changes !== 1) throw new Error('the refresh token was spent during its rotation')
+      statements.useRefreshFamily.run(now, family.id)
       statements.insertRefreshToken.run(refreshTokenParams(next, family))
       return { outcome: 'rotated', family }
     }),
@@ -527,6 +585,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       statements.pruneUserChanges.run(now)
       statements.pruneRefreshTokens.run(now)
       statements.pruneRefreshFamilies.run(now)
+      statements.pruneCodes.run(now)
       statements.pruneDPoPProofs.run(now)
     }),
     // The codes are replaced in the same write, so that an enrollment is never active without them.
@@ -543,6 +602,25 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       return true
     })
   }
+}
+
+type UpdateUserParams = Parameters<ReturnType<typeof prepareStatements>['updateUser']['all']>[0]
+
+/** updateUser's parameters for `changes`, and the family it keeps. */
+function updateUserParams (id: string, changes: UserChanges): [UpdateUserParams, string | null] {
+  return [{
+    id,
+    setEmail: changes.email === undefined ? 0 : 1,
+    email: changes.email ?? null,
+    setEmailVerified: changes.emailVerified === undefined ? 0 : 1,
+    emailVerified: changes.emailVerified === true ? 1 : 0,
+    setFullName: changes.fullName === undefined ? 0 : 1,
+    fullName: changes.fullName ?? null,
+    scopes: changes.scopes === undefined ? null : JSON.stringify(changes.scopes),
+    disabled: changes.disabled === undefined ? null : Number(changes.disabled),
+    passwordHash: changes.passwordHash ?? null,
+    revokeTokens: changes.revokeTokens === true ? 1 : 0
+  }, changes.revokeTokens === true ? changes.keepRefreshFamily ?? null : null]
 }
 
 interface SigningKeyParams {
@@ -567,7 +645,7 @@ function refreshTokenParams (token: NewRefreshToken, family: Pick<RefreshFamily,
 }
 
 function userFromRow (row: Stored<UserRow>): User {
-  return rowToUser({ ...row, scopes: JSON.parse(row.scopes), disabled: row.disabled === 1 })
+  return rowToUser({ ...row, scopes: JSON.parse(row.scopes), disabled: row.disabled === 1, email_verified: row.email_verified === 1 })
 }
 
 function familyFromRow (row: Stored<RefreshFamilyRow>): RefreshFamily {

@@ -10,6 +10,8 @@ export interface User {
   /** Canonical form (passwords/username.ts), unique. */
   username: string
   email: string | null
+  /** Whether the owner of `email` proved they receive mail there (a code sent to it came back); false again whenever `email` changes. */
+  emailVerified: boolean
   fullName: string | null
   /** The scopes this user may be granted. */
   scopes: string[]
@@ -30,13 +32,20 @@ export interface NewUser {
 }
 
 export interface UserChanges {
+  /** A different address than the stored one also sets `emailVerified` to false, unless `emailVerified` is given too. */
   email?: string | null
+  emailVerified?: boolean
   fullName?: string | null
   scopes?: string[]
   disabled?: boolean
   passwordHash?: string
   /** Raise `tokenVersion` in the same write, so tokens issued before it stop working. */
   revokeTokens?: boolean
+  /**
+   * With `revokeTokens`: the refresh family of this id, if it is the user's and not revoked, moves
+   * to the new token version in the same write, so that this one login outlives the change.
+   */
+  keepRefreshFamily?: string
 }
 
 export interface SigningKey {
@@ -73,6 +82,10 @@ export interface RefreshFamily {
 
 /** A family as it starts: not revoked, and bound to no DPoP key unless `jkt` says so. */
 export type NewRefreshFamily = Omit<RefreshFamily, 'revokedAt' | 'jkt'> & { jkt?: string | null }
+/** A live login, as its user sees it: its refresh family, and when it was last refreshed (or made). */
+export interface Session extends RefreshFamily {
+  lastUsedAt: number
+}
 
 /** One refresh token, kept only as the SHA-256 of its value. */
 export interface RefreshToken {
@@ -108,6 +121,21 @@ export interface Revocation {
   at: number
   /** For an access token, when it expires; null for the other kinds. */
   expiresAt: number | null
+}
+
+/** What a one-time code proves when it comes back: receipt of mail at the address it was sent to. */
+export type CodePurpose = 'verify_email' | 'reset_password'
+
+/** A code e-mailed to a user, kept only as the SHA-256 of its value. */
+export interface OneTimeCode {
+  hash: string
+  purpose: CodePurpose
+  userId: string
+  /** The address it was sent to: the code is good only while the user still has it. */
+  email: string
+  createdAt: number
+  expiresAt: number
+  usedAt: number | null
 }
 
 export interface Client {
@@ -149,6 +177,8 @@ export interface Store {
   removeUser (id: string): Promise<boolean>
   /** Every user, ordered by username. */
   listUsers (): Promise<User[]>
+  /** The users whose e-mail address is `email`, ASCII letters compared in any case, ordered by username. */
+  findUsersByEmail (email: string): Promise<User[]>
   countUsers (): Promise<number>
 
   /** Every signing key, newest first: the first one signs, all of them verify. */
@@ -180,6 +210,22 @@ export interface Store {
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null>
   /** Marks the family revoked (idempotent); none of its tokens refreshes again. */
   revokeRefreshFamily (familyId: string, now: number): Promise<void>
+  /**
+   * The user's live logins at `now`, most recently used first: families neither revoked nor
+   * expired, of the user's current token version, with a token that can still refresh.
+   */
+  listSessions (userId: string, now: number): Promise<Session[]>
+
+  createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void>
+  /** The code, whatever its state, or null. */
+  findOneTimeCode (hash: string): Promise<OneTimeCode | null>
+  /**
+   * When `hash` is a live code for `purpose` (unused, unexpired, and its user still has the address
+   * it was sent to): marks it, and every other live code of its user for `purpose`, used at `now`,
+   * applies `changes` to the user as updateUser does, and returns the updated user, in one write. Of
+   * two concurrent uses of one code, one gets the user. Otherwise writes nothing and returns null.
+   */
+  useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null>
 
   /** Refuses the access token `jti` from `now` until `expiresAt`, when it would have expired anyway. */
   revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void>
@@ -189,7 +235,7 @@ export interface Store {
    * poll it to refuse revoked tokens without reading the store on every request.
    */
   revocationsSince (since: number): Promise<Revocation[]>
-  /** Deletes revocations, refresh tokens, families and DPoP proofs that can no longer matter at `now`, and changes of users recorded before it. */
+  /** Deletes revocations, refresh tokens, families, DPoP proofs and one-time codes that can no longer matter at `now`, and changes of users recorded before it. */
   prune (now: number): Promise<void>
 
   /**

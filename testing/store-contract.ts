@@ -1,5 +1,5 @@
 import { DuplicateClientError, DuplicateUsernameError } from '../store/types.js'
-import type { RotationResult, Store, User, UserChanges } from '../store/types.js'
+import type { OneTimeCode, RefreshFamily, RotationResult, Store, User, UserChanges } from '../store/types.js'
 import { newClient, newFamily, newToken, newUser, signingKey } from './fixtures.js'
 
 // The contract every Store passes, built-in or written by a host: the repository runs it against
@@ -50,6 +50,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
       id: user.id,
       username: 'alice',
       email: null,
+      emailVerified: false,
       fullName: null,
       scopes: ['read'],
       disabled: false,
@@ -110,7 +111,9 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
       { scopes: [] },
       { disabled: true },
       { disabled: false },
-      { passwordHash: '$argon2id$new' }
+      { passwordHash: '$argon2id$new' },
+      { emailVerified: true },
+      { emailVerified: false }
     ]
     let user = await store.createUser(newUser('alice', { email: 'a@example.com', fullName: 'A' }))
     for (const changes of cases) {
@@ -148,6 +151,162 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
 
     t.strictSame(await store.updateUser(user.id, { revokeTokens: false }), changed, 'false raises nothing')
     t.equal((await store.findUserById(user.id))?.tokenVersion, 2)
+  })
+
+  t.test('a new e-mail address is unverified; the same one, or one given with emailVerified, is as said', async t => {
+    const store = await open(t)
+    const user = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    t.equal((await store.updateUser(user.id, { emailVerified: true }))?.emailVerified, true)
+    t.equal((await store.updateUser(user.id, { email: 'alice@example.com' }))?.emailVerified, true, 'the same address stays verified')
+    t.equal((await store.updateUser(user.id, { fullName: 'Alice' }))?.emailVerified, true, 'other changes leave it')
+    const moved = await store.updateUser(user.id, { email: 'alice@example.org' })
+    t.equal(moved?.emailVerified, false, 'another address is not verified')
+    t.equal((await store.findUserById(user.id))?.emailVerified, false)
+    await store.updateUser(user.id, { emailVerified: true })
+    t.equal((await store.updateUser(user.id, { email: null }))?.emailVerified, false, 'no address is not verified')
+    t.equal((await store.updateUser(user.id, { email: 'a@example.net', emailVerified: true }))?.emailVerified, true, 'emailVerified given wins')
+  })
+
+  t.test('revokeTokens with keepRefreshFamily carries that one live family of the user to the new version', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    await store.createRefreshFamily(newFamily(alice.id, 'kept'), newToken('k1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'other'), newToken('o1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('r1', 1000, 5000))
+    await store.revokeRefreshFamily('revoked', 1500)
+    await store.createRefreshFamily(newFamily(bob.id, 'bobs'), newToken('b1', 1000, 5000))
+    const version = async (hash: string): Promise<number | undefined> => (await store.findRefreshToken(hash))?.family.tokenVersion
+
+    t.equal((await store.updateUser(alice.id, { fullName: 'A', keepRefreshFamily: 'kept' }))?.tokenVersion, 0)
+    t.equal(await version('k1'), 0, 'without revokeTokens, nothing moves')
+    t.equal((await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'kept' }))?.tokenVersion, 1)
+    t.equal(await version('k1'), 1, 'the kept family is at the new version')
+    t.equal(await version('o1'), 0, 'another family of the user is left behind')
+    t.equal(await version('r1'), 0, 'a revoked family is not revived')
+    await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'bobs' })
+    t.equal(await version('b1'), 0, "another user's family is not the user's to keep")
+    t.equal(await version('k1'), 1, 'and the family kept before is behind now')
+    t.equal(await store.updateUser('00000000-0000-4000-8000-000000000000', { revokeTokens: true, keepRefreshFamily: 'bobs' }), null)
+  })
+
+  t.test('lists a user\'s live logins, most recently used first', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    t.strictSame(await store.listSessions(alice.id, 2000), [], 'none yet')
+    await store.createRefreshFamily(newFamily(alice.id, 'a', { createdAt: 1000, clientId: 'web', scopes: ['read', 'write'] }), newToken('a1', 1000, 9000))
+    await store.createRefreshFamily(newFamily(alice.id, 'b', { createdAt: 1100 }), newToken('b1', 1100, 9000))
+    await store.createRefreshFamily(newFamily(alice.id, 'c', { createdAt: 1200 }), newToken('c1', 1200, 9000))
+    await store.createRefreshFamily(newFamily(bob.id, 'bobs'), newToken('x1', 1000, 9000))
+    const session = (id: string, createdAt: number, lastUsedAt: number, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}) =>
+      ({ ...newFamily(alice.id, id, { createdAt, ...extra }), revokedAt: null, lastUsedAt })
+
+    t.strictSame(await store.listSessions(alice.id, 2000), [session('c', 1200, 1200), session('b', 1100, 1100), session('a', 1000, 1000, { clientId: 'web', scopes: ['read', 'write'] })])
+    await store.rotateRefreshToken('a1', newToken('a2', 3000, 9000), 3000)
+    t.strictSame((await store.listSessions(alice.id, 3000)).map(found => [found.id, found.lastUsedAt]), [['a', 3000], ['c', 1200], ['b', 1100]],
+      'a refresh is a use')
+    await store.rotateRefreshToken('a1', newToken('a3', 3500, 9000), 3500)
+    t.equal((await store.listSessions(alice.id, 3500))[0]?.lastUsedAt, 3000, 'a spent token coming back is none')
+
+    await store.revokeRefreshFamily('b', 4000)
+    t.strictSame((await store.listSessions(alice.id, 4000)).map(found => found.id), ['a', 'c'], 'a revoked family is over')
+    await store.createRefreshFamily(newFamily(alice.id, 'idle', { createdAt: 4000 }), newToken('i1', 4000, 4500))
+    t.strictSame((await store.listSessions(alice.id, 4400)).map(found => found.id), ['idle', 'a', 'c'])
+    t.strictSame((await store.listSessions(alice.id, 4500)).map(found => found.id), ['a', 'c'], 'so is one whose last token expired')
+    t.strictSame((await store.listSessions(alice.id, 10_000)).map(found => found.id), [], 'and every one whose family ended')
+
+    await store.updateUser(alice.id, { revokeTokens: true, keepRefreshFamily: 'c' })
+    t.strictSame((await store.listSessions(alice.id, 5000)).map(found => found.id), ['c'], 'a change of password ends those it does not keep')
+    t.strictSame((await store.listSessions(bob.id, 5000)).map(found => found.id), ['bobs'])
+    t.strictSame(await store.listSessions('00000000-0000-4000-8000-000000000000', 5000), [])
+  })
+
+  t.test('finds the users of an e-mail address, ASCII letters in any case, ordered by username', async t => {
+    const store = await open(t)
+    const bob = await store.createUser(newUser('bob', { email: 'Shared@Example.com' }))
+    const alice = await store.createUser(newUser('alice', { email: 'shared@example.COM' }))
+    await store.createUser(newUser('carol', { email: 'carol@example.com' }))
+    await store.createUser(newUser('dave'))
+    const zoe = await store.createUser(newUser('zoe', { email: 'ÉLODIE@example.com' }))
+    t.strictSame(await store.findUsersByEmail('shared@example.com'), [alice, bob])
+    t.strictSame(await store.findUsersByEmail('SHARED@EXAMPLE.COM'), [alice, bob])
+    t.strictSame(await store.findUsersByEmail('ÉLODIE@example.com'), [zoe])
+    t.strictSame(await store.findUsersByEmail('élodie@example.com'), [], 'letters beyond ASCII are compared as they are')
+    t.strictSame(await store.findUsersByEmail('nobody@example.com'), [])
+    t.strictSame(await store.findUsersByEmail(''), [])
+    await store.updateUser(bob.id, { email: 'bob@example.com' })
+    t.strictSame((await store.findUsersByEmail('shared@example.com')).map(user => user.username), ['alice'], 'after a change of address')
+  })
+
+  t.test('keeps one-time codes and finds them by hash', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    const code = { hash: 'c1', purpose: 'verify_email' as const, userId: alice.id, email: 'alice@example.com', createdAt: 1000, expiresAt: 5000 }
+    await store.createOneTimeCode(code)
+    t.strictSame(await store.findOneTimeCode('c1'), { ...code, usedAt: null })
+    t.equal(await store.findOneTimeCode('unknown'), null)
+    await t.rejects(store.createOneTimeCode(code), 'a taken hash')
+    await t.rejects(store.createOneTimeCode({ ...code, hash: 'c2', userId: '00000000-0000-4000-8000-000000000000' }), 'an unknown user')
+  })
+
+  t.test('a code is used once, for its purpose, while live, by the address it was sent to, with its changes', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    const bob = await store.createUser(newUser('bob', { email: 'bob@example.com' }))
+    const code = (hash: string, extra: Partial<OneTimeCode> = {}) =>
+      ({ hash, purpose: 'verify_email' as const, userId: alice.id, email: 'alice@example.com', createdAt: 1000, expiresAt: 5000, ...extra })
+    for (const made of [code('v1'), code('v2'), code('r1', { purpose: 'reset_password' }), code('b1', { userId: bob.id, email: 'bob@example.com' })]) {
+      await store.createOneTimeCode(made)
+    }
+    t.equal(await store.useOneTimeCode('v1', 'reset_password', 2000, { emailVerified: true }), null, 'another purpose')
+    t.equal(await store.useOneTimeCode('v1', 'verify_email', 5000, { emailVerified: true }), null, 'expired')
+    t.equal(await store.useOneTimeCode('unknown', 'verify_email', 2000, { emailVerified: true }), null, 'unknown')
+    t.equal((await store.findUserById(alice.id))?.emailVerified, false, 'no refusal changed the user')
+
+    const used = await store.useOneTimeCode('v1', 'verify_email', 2000, { emailVerified: true })
+    t.strictSame(used, { ...alice, emailVerified: true })
+    t.strictSame(await store.findUserById(alice.id), used)
+    t.equal((await store.findOneTimeCode('v1'))?.usedAt, 2000)
+    t.equal((await store.findOneTimeCode('v2'))?.usedAt, 2000, 'the user\'s other codes for the purpose are spent with it')
+    t.equal((await store.findOneTimeCode('r1'))?.usedAt, null, 'a code for another purpose is not')
+    t.equal((await store.findOneTimeCode('b1'))?.usedAt, null, 'nor another user\'s')
+    t.equal(await store.useOneTimeCode('v1', 'verify_email', 2100, { emailVerified: true }), null, 'used')
+    t.equal(await store.useOneTimeCode('v2', 'verify_email', 2100, { emailVerified: true }), null, 'spent with the first')
+    t.ok((await store.revocationsSince(0)).some(revocation => revocation.kind === 'user' && revocation.id === alice.id), 'the change is in the feed')
+
+    const reset = await store.useOneTimeCode('r1', 'reset_password', 2200, { passwordHash: '$argon2id$new', revokeTokens: true })
+    t.equal(reset?.passwordHash, '$argon2id$new')
+    t.equal(reset?.tokenVersion, 1)
+
+    await store.updateUser(bob.id, { email: 'robert@example.com' })
+    t.equal(await store.useOneTimeCode('b1', 'verify_email', 2300, { emailVerified: true }), null, 'the user no longer has the address')
+    t.equal((await store.findOneTimeCode('b1'))?.usedAt, null)
+  })
+
+  t.test('of ten concurrent uses of one code exactly one gets the user', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    await store.createOneTimeCode({ hash: 'r1', purpose: 'reset_password', userId: alice.id, email: 'alice@example.com', createdAt: 1000, expiresAt: 5000 })
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.useOneTimeCode('r1', 'reset_password', 2000, { revokeTokens: true })))
+    t.equal(results.filter(result => result !== null).length, 1)
+    t.equal((await store.findUserById(alice.id))?.tokenVersion, 1, 'its changes were applied once')
+  })
+
+  t.test('codes go with their user, and prune removes expired ones', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice', { email: 'alice@example.com' }))
+    const bob = await store.createUser(newUser('bob', { email: 'bob@example.com' }))
+    const code = (hash: string, userId: string, email: string, expiresAt: number) =>
+      ({ hash, purpose: 'reset_password' as const, userId, email, createdAt: 1000, expiresAt })
+    await store.createOneTimeCode(code('a1', alice.id, 'alice@example.com', 5000))
+    await store.createOneTimeCode(code('b1', bob.id, 'bob@example.com', 2000))
+    await store.createOneTimeCode(code('b2', bob.id, 'bob@example.com', 2001))
+    await store.removeUser(alice.id)
+    t.equal(await store.findOneTimeCode('a1'), null)
+    await store.prune(2000)
+    t.equal(await store.findOneTimeCode('b1'), null, 'expired')
+    t.equal((await store.findOneTimeCode('b2'))?.hash, 'b2', 'live')
   })
 
   t.test('updateUser returns null for an unknown id', async t => {

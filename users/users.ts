@@ -1,7 +1,7 @@
 import createError from '@fastify/error'
 import { PasswordHasher, passwordProblem, type Argon2Parameters } from '../passwords/hasher.js'
 import { canonicalUsername, usernameProblem } from '../passwords/username.js'
-import { DuplicateUsernameError, type Store, type User } from '../store/types.js'
+import { DuplicateUsernameError, type Session, type Store, type User } from '../store/types.js'
 import { isScopeToken } from '../tokens/scopes.js'
 import { KeyEncryption, SIGNING_KEY_SECRET_MIN_LENGTH } from '../tokens/key-encryption.js'
 import { SecondFactor, type TotpActivation, type TotpSecret } from './second-factor.js'
@@ -22,6 +22,9 @@ export const InvalidUserFieldError = createError<'OAUTH2_USER_FIELD_INVALID', 40
   'OAUTH2_USER_FIELD_INVALID', '%s must not contain control characters', 400)
 export const UserExistsError = createError<'OAUTH2_USER_EXISTS', 409, [username: string]>('OAUTH2_USER_EXISTS', 'user %s exists already', 409)
 export const UserNotFoundError = createError<'OAUTH2_USER_NOT_FOUND', 404, [username: string]>('OAUTH2_USER_NOT_FOUND', 'user %s not found', 404)
+export const EmailMissingError = createError<'OAUTH2_EMAIL_MISSING', 409, [username: string]>('OAUTH2_EMAIL_MISSING', 'user %s has no e-mail address', 409)
+export const SessionNotFoundError = createError<'OAUTH2_SESSION_NOT_FOUND', 404, [username: string, id: string]>(
+  'OAUTH2_SESSION_NOT_FOUND', 'user %s has no live login %s', 404)
 export const TotpEnrolledError = createError<'OAUTH2_TOTP_ENROLLED', 409, [username: string]>(
   'OAUTH2_TOTP_ENROLLED', 'user %s has a TOTP second factor already; disable it first', 409)
 export const TotpNotEnrolledError = createError<'OAUTH2_TOTP_NOT_ENROLLED', 404, [username: string, what: string]>(
@@ -80,6 +83,14 @@ export interface Users {
   confirmTotpEnrollment (username: string, code: string): Promise<string[]>
   /** Removes the user's second factor, active or waiting, and its recovery codes. Throws `OAUTH2_TOTP_NOT_ENROLLED` when there is none. */
   disableTotp (username: string): Promise<void>
+  /** Marks the user's e-mail address verified, as a code sent to it would; throws `OAUTH2_EMAIL_MISSING` when there is none. */
+  verifyEmail (username: string): Promise<void>
+  /** The user's live logins (refresh families), most recently used first. */
+  sessions (username: string): Promise<Session[]>
+  /** Ends one login of the user and its tokens; throws `OAUTH2_SESSION_NOT_FOUND` when the user has no live login of that id. */
+  endSession (username: string, sessionId: string): Promise<void>
+  /** Ends every login and every token of the user. */
+  endSessions (username: string): Promise<void>
 }
 
 /** NIST SP 800-63B-4 §3.1.1.2: 15 for single-factor passwords, and never below 8. */
@@ -117,6 +128,12 @@ export function checkText (field: string, value: string | null | undefined): str
   if (value === undefined || value === null || value === '') return null
   if (/\p{Cc}/u.test(value)) throw new InvalidUserFieldError(field)
   return value
+}
+
+/** Throws `OAUTH2_PASSWORD_WEAK`, naming the rule, when `password` may not be set: the one check of every new password. */
+export function checkPassword (password: string, minLength: number): void {
+  const problem = passwordProblem(password, minLength)
+  if (problem !== null) throw new WeakPasswordError(problem)
 }
 
 function account ({ passwordHash: _hash, tokenVersion: _version, ...rest }: User): UserAccount {
@@ -211,9 +228,33 @@ export class UserAdmin implements Users {
     if (!await this.#secondFactor.disable(user.id)) throw new TotpNotEnrolledError(quote(user.username), 'TOTP second factor')
   }
 
+  async verifyEmail (username: string): Promise<void> {
+    const user = await this.#get(username)
+    if (user.email === null) throw new EmailMissingError(quote(user.username))
+    await this.#update(user, { emailVerified: true })
+  }
+
+  async sessions (username: string): Promise<Session[]> {
+    return await this.#store.listSessions((await this.#get(username)).id, Date.now())
+  }
+
+  async endSession (username: string, sessionId: string): Promise<void> {
+    const user = await this.#get(username)
+    const now = Date.now()
+    // Among the user's own: another user's login is not found, as an unknown one.
+    if (!(await this.#store.listSessions(user.id, now)).some(session => session.id === sessionId)) {
+      throw new SessionNotFoundError(quote(user.username), quote(sessionId))
+    }
+    // Instances refuse the login's access tokens from their next poll of the store's revocations.
+    await this.#store.revokeRefreshFamily(sessionId, now)
+  }
+
+  async endSessions (username: string): Promise<void> {
+    await this.#update(await this.#get(username), { revokeTokens: true })
+  }
+
   #checkPassword (password: string): void {
-    const problem = passwordProblem(password, this.#passwordMinLength)
-    if (problem !== null) throw new WeakPasswordError(problem)
+    checkPassword(password, this.#passwordMinLength)
   }
 
   async #get (username: string): Promise<User> {

@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 
-export type LoginOutcome = 'success' | 'unknown_user' | 'wrong_password' | 'code_missing' | 'wrong_code' | 'disabled' | 'invalid_scope' | 'rate_limited'
+export type LoginOutcome =
+  | 'success' | 'unknown_user' | 'wrong_password' | 'code_missing' | 'wrong_code' | 'disabled' | 'email_unverified' | 'invalid_scope' | 'rate_limited'
 
 /** How long refusals from one address are counted into one line after the line that was written. */
 const REFUSALS_WINDOW = 60_000

@@ -38,6 +38,8 @@ export interface EndpointOptions {
   prefix: string
   /** In seconds. */
   lifetimes: { accessToken: number, refreshToken: number, refreshFamily: number, reuseGrace: number }
+  /** Whether a user whose e-mail address is not verified is refused a login. */
+  emailVerificationRequired: boolean
 }
 
 

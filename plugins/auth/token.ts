@@ -88,6 +88,11 @@ const token: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, option
       audit(request, username, client.id, 'disabled')
       throw invalidGrant('The user is disabled')
     }
+    // Told only after a correct password, as for a disabled user; an account without an address has none to verify.
+    if (options.emailVerificationRequired && user.email !== null && !user.emailVerified) {
+      audit(request, username, client.id, 'email_unverified')
+      throw invalidGrant('The e-mail address is not verified')
+    }
     let granted: string[]
     try {
       granted = grantScopes(requested, user.scopes.filter(scope => client.scopes.includes(scope) && Object.hasOwn(catalogue, scope)))

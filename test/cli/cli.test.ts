@@ -97,7 +97,7 @@ t.test('--help prints the usage of every user command', async t => {
     const result = await run(args)
     t.equal(result.code, 0, args.join(' '))
     t.equal(result.stderr, '')
-    for (const command of ['add', 'passwd', 'disable', 'enable', 'remove', 'list']) {
+    for (const command of ['add', 'passwd', 'disable', 'enable', 'remove', 'list', 'verify-email', 'sessions', 'logout']) {
       t.match(result.stdout, `oauth2-password user ${command}`, `${args.join(' ')} shows user ${command}`)
     }
   }
@@ -157,6 +157,22 @@ t.test('a password shorter than PASSWORD_MIN_LENGTH exits 2 and names the minimu
   const passwd = await run(['user', 'passwd', 'bob', '--password-stdin'], { stdin: 'abcde' })
   t.equal(passwd.code, 2)
   t.match(passwd.stderr, /at least 15 characters/)
+  t.ok(await hasher.verify((await findUser(database, 'bob'))?.passwordHash ?? '', PASSWORD), 'the old password still works')
+})
+
+t.test('a common password exits 2, says so without repeating it, and changes nothing', async t => {
+  const { database, run } = setup()
+  const common = '1234567890Qwerty'
+  const added = await run(['user', 'add', 'alice', '--password-stdin'], { stdin: `${common}\n` })
+  t.equal(added.code, 2)
+  t.equal(added.stdout, '')
+  t.equal(added.stderr, 'password is on a list of common passwords found in data breaches: choose another\n')
+  t.equal(await findUser(database, 'alice'), null, 'no user was created')
+
+  await addUser(run, 'bob')
+  const passwd = await run(['user', 'passwd', 'bob', '--password-stdin'], { stdin: common })
+  t.equal(passwd.code, 2)
+  t.match(passwd.stderr, /list of common passwords/)
   t.ok(await hasher.verify((await findUser(database, 'bob'))?.passwordHash ?? '', PASSWORD), 'the old password still works')
 })
 
@@ -299,10 +315,11 @@ t.test('user list prints a table, and --json an array, never a password hash', a
     full_name: user.fullName,
     scopes: user.scopes,
     disabled: user.disabled,
+    email_verified: false,
     created_at: new Date(user.createdAt).toISOString()
   })))
   for (const user of users) {
-    t.same(Object.keys(user).sort(), ['created_at', 'disabled', 'email', 'full_name', 'id', 'scopes', 'username'])
+    t.same(Object.keys(user).sort(), ['created_at', 'disabled', 'email', 'email_verified', 'full_name', 'id', 'scopes', 'username'])
   }
   t.equal(users[0]?.username, 'alice')
   t.equal(users[1]?.disabled, true)
@@ -437,6 +454,43 @@ t.test('keys rotate adds a signing key that becomes the newest, keeping the one 
 })
 
 // Last, so that it sees the output of every run above.
+t.test('user verify-email, user sessions and user logout; an unknown user or login exits 1', async t => {
+  const { database, run } = setup()
+  await addUser(run, 'alice', ['--email', 'alice@example.com'])
+  await addUser(run, 'bob')
+  t.same(await run(['user', 'verify-email', 'ALICE']), { code: 0, stdout: 'verified the e-mail address of user "alice"\n', stderr: '' })
+  t.equal((await findUser(database, 'alice'))?.emailVerified, true)
+  t.same(await run(['user', 'verify-email', 'bob']), { code: 1, stdout: '', stderr: 'user "bob" has no e-mail address\n' })
+  t.same(await run(['user', 'verify-email', 'carol']), { code: 1, stdout: '', stderr: 'user "carol" not found\n' })
+
+  // Two logins of alice and one of bob, as the token endpoint makes them.
+  const now = Date.now()
+  await inspect(database, async store => {
+    const alice = await store.findUserByUsername('alice')
+    const bob = await store.findUserByUsername('bob')
+    const family = (id: string, userId: string, createdAt: number) =>
+      ({ id, userId, clientId: 'first-party', scopes: [], tokenVersion: 0, createdAt, expiresAt: now + 60_000 })
+    await store.createRefreshFamily(family('older', alice?.id ?? '', now - 2000), { hash: 'h1', createdAt: now - 2000, expiresAt: now + 60_000 })
+    await store.createRefreshFamily(family('newer', alice?.id ?? '', now - 1000), { hash: 'h2', createdAt: now - 1000, expiresAt: now + 60_000 })
+    await store.createRefreshFamily(family('bobs', bob?.id ?? '', now - 1000), { hash: 'h3', createdAt: now - 1000, expiresAt: now + 60_000 })
+  })
+  const table = await run(['user', 'sessions', 'alice'])
+  t.equal(table.code, 0)
+  const lines = table.stdout.trimEnd().split('\n')
+  t.match(lines[0], /^ID\s+CLIENT\s+CREATED\s+LAST USED$/)
+  t.match(lines[1], /^newer\s+first-party\s+\d{4}-/)
+  t.match(lines[2], /^older\s+first-party\s+\d{4}-/)
+  t.same(JSON.parse((await run(['user', 'sessions', 'alice', '--json'])).stdout).map((session: { id: string }) => session.id), ['newer', 'older'])
+
+  t.same(await run(['user', 'logout', 'alice', '--session', 'bobs']), { code: 1, stdout: '', stderr: 'user "alice" has no live login "bobs"\n' })
+  t.same(await run(['user', 'logout', 'alice', '--session', 'older']), { code: 0, stdout: 'ended login "older" of user "alice"\n', stderr: '' })
+  t.same(JSON.parse((await run(['user', 'sessions', 'alice', '--json'])).stdout).map((session: { id: string }) => session.id), ['newer'])
+  t.same(await run(['user', 'logout', 'alice']), { code: 0, stdout: 'ended every login of user "alice"\n', stderr: '' })
+  t.same(JSON.parse((await run(['user', 'sessions', 'alice', '--json'])).stdout), [])
+  t.same(JSON.parse((await run(['user', 'sessions', 'bob', '--json'])).stdout).map((session: { id: string }) => session.id), ['bobs'], 'bob is untouched')
+  t.equal((await run(['user', 'sessions', 'carol'])).code, 1)
+})
+
 t.test('no password ever appears on stdout or stderr', async t => {
   t.ok(outputs.length > 50, 'the runs above were recorded')
   for (const password of [...passwords, SECRET]) {

@@ -8,6 +8,13 @@ const PROTECTED: Record<string, string[]> = {
   '/users/me/items': ['me', 'items'],
   '/status': []
 }
+/** The account endpoints that take a bearer token: any token of the user, whatever its scopes. */
+const ACCOUNT: Record<string, string> = {
+  '/sessions': '200',
+  '/sessions/{id}': '204',
+  '/logout': '204',
+  '/password/change': '204'
+}
 const UNPROTECTED = ['/health', '/token', '/revoke', '/introspect', '/.well-known/jwks.json', '/.well-known/oauth-authorization-server']
 /** The second factor's routes (SPEC §15): a bearer token of the user, any scope; JSON bodies, and errors in the OAuth format. */
 const TOTP = ['/totp/enroll', '/totp/confirm', '/totp']
@@ -47,8 +54,8 @@ t.test('/docs/json', async t => {
     t.doesNotThrow(() => validator.resolveRefs())
   })
 
-  t.test('documents exactly the routes of docs/contract.md §2, §3, §5 and §15, as the contract names them', async t => {
-    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...UNPROTECTED, ...TOTP].sort())
+  t.test('documents exactly the routes of docs/contract.md §2, §3, §5, §13 and §15, as the contract names them', async t => {
+    t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...UNPROTECTED, ...TOTP].sort())
   })
 
   t.test('the second factor\'s routes need a bearer token of any scope, take JSON, and document their refusals as OAuth errors', async t => {
@@ -63,6 +70,18 @@ t.test('/docs/json', async t => {
     t.match(bodySchema(document, '/totp/enroll', '200'), { required: ['secret', 'otpauth_uri'] })
     t.match(bodySchema(document, '/totp/confirm', '200'), { required: ['recovery_codes'], properties: { recovery_codes: { type: 'array' } } })
     t.ok(response(document, '/totp', '429').headers?.['Retry-After'])
+  })
+
+  t.test('each account endpoint that takes a bearer token requires one, and answers its refusals as the others do', async t => {
+    for (const [path, success] of Object.entries(ACCOUNT)) {
+      t.same(operation(document, path).security, [{ OAuth2PasswordBearer: [] }], path)
+      t.ok(response(document, path, success), `${path} ${success}`)
+      for (const status of ['400', '401', '403', '503']) {
+        t.same(bodySchema(document, path, status), { $ref: '#/components/schemas/AccountError' }, `${path} ${status}`)
+      }
+      t.ok(response(document, path, '401').headers?.['WWW-Authenticate'], path)
+    }
+    t.match(document.components?.schemas?.AccountError, { type: 'object', required: ['error', 'error_description'] })
   })
 
   t.test('the security scheme is the OAuth2 password flow with the scope catalogue', async t => {
@@ -150,7 +169,7 @@ t.test('/docs/json', async t => {
       const described = operation(document, path)
       t.type(described.summary, 'string', path)
       t.ok(described.tags?.length, path)
-      t.ok(described.responses['200'] ?? described.responses['204'], path)
+      t.ok(described.responses['200'] ?? described.responses['201'] ?? described.responses['202'] ?? described.responses['204'], path)
       for (const [status, answer] of Object.entries(described.responses)) {
         t.not((answer as OpenAPIV3.ResponseObject).description, 'Default Response', `${path} ${status}`)
       }
@@ -182,4 +201,30 @@ t.test('Swagger UI\'s login, with its default `Authorization: Basic Og==`, gets 
   t.equal(response.statusCode, 200)
   t.equal(response.headers['www-authenticate'], undefined)
   t.equal(response.json().scope, 'me')
+})
+
+t.test('with registration open and mail on, the account endpoints without a bearer token are documented too, with no security requirement', async t => {
+  const { app } = await build(t, { REGISTRATION: 'open', SMTP_URL: 'smtp://127.0.0.1:2525', MAIL_FROM: 'auth@example.test' })
+  const document = (await app.inject({ url: '/docs/json' })).json<OpenAPIV3.Document>()
+  const validator = new Validator()
+  const result = await validator.validate(structuredClone(document) as unknown as Record<string, unknown>)
+  t.same(result.errors, undefined)
+  const open: Record<string, string> = {
+    '/register': '201',
+    '/email/verify': '204',
+    '/email/verify/resend': '202',
+    '/password/forgot': '202',
+    '/password/reset': '204'
+  }
+  t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...Object.keys(open), ...UNPROTECTED].sort())
+  for (const [path, success] of Object.entries(open)) {
+    const described = operation(document, path)
+    t.equal(described.security, undefined, path)
+    t.equal(described.tags?.[0], 'accounts', path)
+    t.ok(response(document, path, success), `${path} ${success}`)
+    t.same(bodySchema(document, path, '400'), { $ref: '#/components/schemas/AccountError' }, `${path} 400`)
+    t.same(Object.keys((described.requestBody as OpenAPIV3.RequestBodyObject).content), ['application/json'], `${path} takes JSON`)
+  }
+  t.ok(response(document, '/register', '409'))
+  t.ok(response(document, '/password/forgot', '429').headers?.['Retry-After'])
 })

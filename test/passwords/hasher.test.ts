@@ -35,7 +35,8 @@ t.test('passwordProblem', async t => {
     t.equal(passwordProblem(password, min), problem, name)
   }
   t.equal(PASSWORD_MAX_LENGTH, 1024)
-  t.equal(passwordProblem('a'.repeat(8), 8), null, 'the minimum is a parameter')
+  t.equal(passwordProblem('a'.repeat(8), 8), 'password is on a list of common passwords found in data breaches: choose another')
+  t.equal(passwordProblem('e7k#p2q!', 8), null, 'the minimum is a parameter')
   t.equal(passwordProblem('a'.repeat(7), 8), 'password must be at least 8 characters')
 })
 

@@ -2,7 +2,7 @@ import pg from 'pg'
 import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
 import t from 'tap'
 import { PostgresStore } from '../../store/postgres.js'
-import { admin, checkUpgradeFromMigration1, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, skipPostgres, withQuery } from './fixtures.js'
+import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, skipPostgres, withQuery } from './fixtures.js'
 import { newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
@@ -71,8 +71,8 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
     await store.createUser(newUser('alice'))
     const { rows } = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema])
     t.strictSame(rows.map(row => row.table_name), [
-      'clients', 'dpop_proofs', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations', 'signing_keys',
-      'totp_enrollments', 'totp_recovery_codes', 'user_changes', 'users'
+      'clients', 'dpop_proofs', 'one_time_codes', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations',
+      'signing_keys', 'totp_enrollments', 'totp_recovery_codes', 'user_changes', 'users'
     ])
   })
 
@@ -107,5 +107,23 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
       readMigrations: async () => await readPostgresMigrations(schema),
       migrations: postgresMigrations
     })
+  })
+
+  t.test('migration 4 upgrades a schema made by migration 3 and keeps its users and logins', async t => {
+    const schema = newSchema(t)
+    const quoted = pg.escapeIdentifier(schema)
+    await admin.query(`
+      BEGIN;
+      CREATE SCHEMA ${quoted};
+      SET LOCAL search_path TO ${quoted};
+      CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+      ${postgresMigrations.slice(0, 3).map(migration => `${migration.sql};
+      INSERT INTO schema_migrations (version, name, applied_at) VALUES (${migration.version}, ${pg.escapeLiteral(migration.name)}, 1000);`).join('\n')}
+      ${rowsAtMigration3('false')}
+      COMMIT;
+    `)
+    const store = await PostgresStore.open(postgresUrl, { schema })
+    t.teardown(() => store.close())
+    await checkUpgradeToMigration4(t, store)
   })
 })

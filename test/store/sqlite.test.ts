@@ -4,7 +4,7 @@ import Database from 'better-sqlite3'
 import { migrations } from '../../store/sqlite-migrations.js'
 import t from 'tap'
 import { SqliteStore } from '../../store/sqlite.js'
-import { checkUpgradeFromMigration1, newFile, readSqliteMigrations, sharedBackendTests } from './fixtures.js'
+import { checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newFile, readSqliteMigrations, sharedBackendTests } from './fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('SqliteStore', async t => { storeContract(t, async () => new SqliteStore(newFile())) })
@@ -63,5 +63,21 @@ t.test('SqliteStore on a file', async t => {
       readMigrations: async () => readSqliteMigrations(file),
       migrations
     })
+  })
+
+  t.test('migration 4 upgrades a database made by migration 3 and keeps its users and logins', async t => {
+    const file = newFile()
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    const db = new Database(file)
+    db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL) STRICT')
+    for (const migration of migrations.slice(0, 3)) {
+      db.exec(migration.sql)
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 1000)').run(migration.version, migration.name)
+    }
+    db.exec(rowsAtMigration3('0'))
+    db.close()
+    const store = new SqliteStore(file)
+    t.teardown(() => store.close())
+    await checkUpgradeToMigration4(t, store)
   })
 })

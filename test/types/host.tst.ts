@@ -24,6 +24,7 @@ describe('a protected route', () => {
       expect(request.user.email).type.toBe<string | null>()
       expect(request.user.scopes).type.toBe<string[]>()
       expect(request.user.expiresAt).type.toBe<number>()
+      expect(request.user.sessionId).type.toBe<string | null>()
       expect(request.user).type.toBeAssignableTo<AuthUser>()
       expect(request.user).type.not.toHaveProperty('passwordHash')
       return { owner: request.user.username }
@@ -86,6 +87,7 @@ describe('users from code', () => {
     expect<'OAUTH2_INVALID_DPOP_PROOF'>().type.toBeAssignableTo<ErrorCode>()
     expect(new TotpEnrolledError('"alice"').code).type.toBe<'OAUTH2_TOTP_ENROLLED'>()
     expect<'OAUTH2_TOTP_NOT_ENROLLED' | 'OAUTH2_TOTP_CODE_INVALID'>().type.toBeAssignableTo<ErrorCode>()
+    expect<'OAUTH2_SESSION_NOT_FOUND' | 'OAUTH2_EMAIL_MISSING'>().type.toBeAssignableTo<ErrorCode>()
     expect<'OAUTH2_NO_SUCH_CODE'>().type.not.toBeAssignableTo<ErrorCode>()
   })
 })

@@ -31,6 +31,7 @@ t.test('create canonicalises the username, hashes with argon2id, and returns no 
     id: created.id,
     username: 'alice',
     email: 'alice@example.com',
+    emailVerified: false,
     fullName: 'Alice Liddell',
     scopes: ['me', 'items'],
     disabled: false,
@@ -55,6 +56,7 @@ t.test('every refusal has a code and a status, and leaves no user behind', async
     { name: 'an empty username', call: () => users.create({ username: '', password: PASSWORD }), code: 'OAUTH2_USERNAME_INVALID', status: 400, message: /username is empty/ },
     { name: 'a username of 129 characters', call: () => users.create({ username: 'x'.repeat(129), password: PASSWORD }), code: 'OAUTH2_USERNAME_INVALID', status: 400, message: /longer than 128/ },
     { name: 'a short password', call: () => users.create({ username: 'carol', password: 'abcde' }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /^password must be at least 15 characters$/ },
+    { name: 'a common password', call: () => users.create({ username: 'carol', password: '1234567890Qwerty' }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /^password is on a list of common passwords/ },
     { name: 'a password of 1025 characters', call: () => users.create({ username: 'carol', password: 'x'.repeat(1025) }), code: 'OAUTH2_PASSWORD_WEAK', status: 400, message: /at most 1024 characters/ },
     { name: 'a scope with a quote', call: () => users.create({ username: 'carol', password: PASSWORD, scopes: ['"me"'] }), code: 'OAUTH2_SCOPE_INVALID', status: 400, message: /^invalid scope/ },
     { name: 'a control character in the name', call: () => users.create({ username: 'carol', password: PASSWORD, fullName: 'Carol\u0007' }), code: 'OAUTH2_USER_FIELD_INVALID', status: 400, message: /^fullName must not contain control characters$/ }
@@ -67,6 +69,7 @@ t.test('every refusal has a code and a status, and leaves no user behind', async
     t.equal(await store.countUsers(), 0, `${name}: no user was created`)
   }
   t.notMatch((await refusal(t, users.create({ username: 'carol', password: 'hunter2' }))).message, 'hunter2', 'the password is never in the message')
+  t.notMatch((await refusal(t, users.create({ username: 'carol', password: '1234567890Qwerty' }))).message, /1234567890qwerty/i, 'nor a common one')
 })
 
 t.test('create of a taken username, in any case, is OAUTH2_USER_EXISTS and leaves the user as it was', async t => {
@@ -94,6 +97,8 @@ t.test('setPassword sets the password and raises the token version', async t => 
 
   const weak = await refusal(t, users.setPassword('alice', 'abcde'))
   t.equal(weak.code, 'OAUTH2_PASSWORD_WEAK')
+  const common = await refusal(t, users.setPassword('alice', '1qaz2wsx3edc4rfv'))
+  t.equal(common.code, 'OAUTH2_PASSWORD_WEAK', 'a common password is refused too')
   t.strictSame(await store.findUserByUsername('alice'), after, 'a weak password changes nothing')
   const missing = await refusal(t, users.setPassword('bob', NEW_PASSWORD))
   t.equal(missing.code, 'OAUTH2_USER_NOT_FOUND')
@@ -133,7 +138,7 @@ t.test('list orders users by username and shows no hash', async t => {
   for (const username of ['carol', 'alice', 'bob']) await users.create({ username, password: PASSWORD })
   const listed = await users.list()
   t.strictSame(listed.map(user => user.username), ['alice', 'bob', 'carol'])
-  for (const user of listed) t.same(Object.keys(user).sort(), ['createdAt', 'disabled', 'email', 'fullName', 'id', 'scopes', 'username'])
+  for (const user of listed) t.same(Object.keys(user).sort(), ['createdAt', 'disabled', 'email', 'emailVerified', 'fullName', 'id', 'scopes', 'username'])
 })
 
 t.test('passwordMinLength is 15 by default, can be raised, and is checked', async t => {
@@ -211,4 +216,33 @@ t.test('TOTP: secrets are stored encrypted with signingKeySecret, which is check
     name: 'RangeError', message: 'option "signingKeySecret" must be a string of at least 32 characters; received a string of 18 characters'
   })
   t.throws(() => createUsers({ store, issuer: 'auth.example.com' }), { name: 'RangeError', message: 'option "issuer" must be an http(s) URL; received "auth.example.com"' })
+})
+
+t.test('verifyEmail, sessions, endSession and endSessions, by username', async t => {
+  const { store, users } = setup()
+  const alice = await users.create({ username: 'alice', password: PASSWORD, email: 'alice@example.com' })
+  await users.create({ username: 'bob', password: PASSWORD })
+  await users.verifyEmail('ALICE')
+  t.equal((await users.find('alice'))?.emailVerified, true)
+  const missing = await refusal(t, users.verifyEmail('bob'))
+  t.equal(missing.code, 'OAUTH2_EMAIL_MISSING')
+  t.equal(missing.statusCode, 409)
+  t.equal(missing.message, 'user "bob" has no e-mail address')
+
+  const now = Date.now()
+  for (const id of ['one', 'two']) {
+    await store.createRefreshFamily({ id, userId: alice.id, clientId: 'web', scopes: [], tokenVersion: 0, createdAt: now, expiresAt: now + 60_000 },
+      { hash: `${id}-token`, createdAt: now, expiresAt: now + 60_000 })
+  }
+  t.strictSame((await users.sessions('alice')).map(session => session.id).sort(), ['one', 'two'])
+  await users.endSession('alice', 'one')
+  t.strictSame((await users.sessions('alice')).map(session => session.id), ['two'])
+  t.ok((await store.revocationsSince(now)).some(revocation => revocation.kind === 'refresh_family' && revocation.id === 'one'), 'instances learn of it')
+  const unknown = await refusal(t, users.endSession('alice', 'one'))
+  t.equal(unknown.code, 'OAUTH2_SESSION_NOT_FOUND')
+  t.equal(unknown.statusCode, 404)
+  t.equal((await refusal(t, users.endSession('bob', 'two'))).code, 'OAUTH2_SESSION_NOT_FOUND', 'another user\'s login is not found')
+  await users.endSessions('alice')
+  t.strictSame(await users.sessions('alice'), [])
+  t.equal((await refusal(t, users.sessions('carol'))).code, 'OAUTH2_USER_NOT_FOUND')
 })
