@@ -216,7 +216,7 @@ t.test('with registration open and mail on, the account endpoints without a bear
     '/password/forgot': '202',
     '/password/reset': '204'
   }
-  t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...Object.keys(open), ...UNPROTECTED].sort())
+  t.same(Object.keys(document.paths).sort(), [...Object.keys(PROTECTED), ...Object.keys(ACCOUNT), ...Object.keys(open), ...UNPROTECTED, ...TOTP].sort())
   for (const [path, success] of Object.entries(open)) {
     const described = operation(document, path)
     t.equal(described.security, undefined, path)
