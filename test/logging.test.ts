@@ -102,7 +102,7 @@ t.test('credentials anywhere in the URL are redacted by their shape, however the
     `/users/me?t=${refreshToken}`,
     `/users/${accessToken}/items`,
     `/users/me/${refreshToken}`,
-    `/status?ACCESS_TOKEN=short&keep=1`
+    '/status?ACCESS_TOKEN=short&keep=1'
   ]
   for (const url of urls) await app.inject({ url })
   const text = logText()

@@ -27,7 +27,7 @@ export class StoreProofReplayGuard implements ProofReplayGuard {
 }
 
 /** SET NX with the proof's remaining time as TTL: Redis forgets it by itself, and answers the first use only. */
-const SET_ONCE = `return redis.call('SET', KEYS[1], '1', 'PX', ARGV[1], 'NX')`
+const SET_ONCE = 'return redis.call(\'SET\', KEYS[1], \'1\', \'PX\', ARGV[1], \'NX\')'
 
 /** Through Redis, where the failed-login counts are: no write to the store for each protected request. */
 export class RedisProofReplayGuard implements ProofReplayGuard {

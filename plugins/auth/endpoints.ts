@@ -42,7 +42,6 @@ export interface EndpointOptions {
   emailVerificationRequired: boolean
 }
 
-
 /** How long a client should wait when password hashing is saturated: about one hash's time, rounded up. */
 const SATURATED_RETRY_AFTER = 1
 /** How long a client should wait when the failed-login counters (Redis) do not answer: about a reconnection's time. */

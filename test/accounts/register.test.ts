@@ -180,6 +180,6 @@ t.test('without SMTP_URL the mail endpoints are not there, and the start-up log 
   t.match(logText(), /account e-mail is off \(no SMTP server configured\)/)
   t.throws(() => loadConfig({ EMAIL_VERIFICATION: 'required' }), { message: 'Invalid configuration: EMAIL_VERIFICATION=required needs SMTP_URL: the codes that verify addresses go out by e-mail' })
   t.throws(() => loadConfig({ SMTP_URL: 'smtp://127.0.0.1:25' }), { message: 'Invalid configuration: MAIL_FROM must be set together with SMTP_URL' })
-  t.throws(() => loadConfig({ SMTP_URL: 'http://user:hunter2@mail' , MAIL_FROM: FROM }), { message: 'Invalid configuration: SMTP_URL must be an smtp:// or smtps:// URL' })
+  t.throws(() => loadConfig({ SMTP_URL: 'http://user:hunter2@mail', MAIL_FROM: FROM }), { message: 'Invalid configuration: SMTP_URL must be an smtp:// or smtps:// URL' })
   t.throws(() => loadConfig({ REGISTRATION: 'yes' }), { message: 'Invalid configuration: REGISTRATION must be open or closed; received "yes"' })
 })

@@ -121,7 +121,6 @@ t.test('the session endpoints refuse what is not a live bearer token, or a malfo
   }
 })
 
-
 t.test('a store that does not answer: 503 temporarily_unavailable with Retry-After, in the account endpoints\' format', async t => {
   const { app } = await build(t, { REGISTRATION: 'open' })
   await addUser(app.authStore, 'johndoe')

@@ -27,7 +27,7 @@ const WORST: Record<string, string> = {
 /** DPoP proofs (RFC 9449) that make a parser work hardest: as long as a header can be, or just under the proof limit. */
 const WORST_PROOFS: Record<string, string> = {
   'base64url characters': 'a'.repeat(SIZE),
-  'dots': '.'.repeat(SIZE),
+  dots: '.'.repeat(SIZE),
   'a header of nested JSON arrays, just under 8 KB': `${Buffer.from(`{"typ":"dpop+jwt","alg":"ES256","jwk":${'['.repeat(5900)}`).toString('base64url')}.e30.AA`,
   'a header of one long JSON string, just under 8 KB': `${Buffer.from(`{"typ":"dpop+jwt","alg":"${'\\u0041'.repeat(980)}"}`).toString('base64url')}.e30.AA`
 }

@@ -96,7 +96,7 @@ t.test('hostile token requests', async t => {
     { name: 'an ANSI escape in the username', request: { payload: form(passwordGrant({ username: '\u001b[31mjohndoe' })) }, status: 400, error: 'invalid_grant' },
     { name: 'a zero-width space in the username', request: { payload: form(passwordGrant({ username: 'john\u200bdoe' })) }, status: 400, error: 'invalid_grant' },
     { name: 'a right-to-left override in the username', request: { payload: form(passwordGrant({ username: '\u202eeodnhoj' })) }, status: 400, error: 'invalid_grant' },
-    { name: 'percent-escapes of invalid UTF-8', request: { payload: `grant_type=password&username=%C0%AFjohndoe&password=%ED%A0%80%FF` }, status: 400, error: 'invalid_grant' },
+    { name: 'percent-escapes of invalid UTF-8', request: { payload: 'grant_type=password&username=%C0%AFjohndoe&password=%ED%A0%80%FF' }, status: 400, error: 'invalid_grant' },
     { name: 'a NUL in client_id', request: { payload: form(passwordGrant({ client_id: `${CLIENT}\0`, client_secret: SECRET })) }, status: 401, error: 'invalid_client' },
 
     // Overlong values: past the schema's bounds (1024) invalid_request, within them a failed login.

@@ -134,6 +134,7 @@ for (const backend of backends) {
     let killed = false
     let over = false
     const chains = chained.map(async family => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
       while (!killed) {
         const presented = family.tokens.at(-1)!
         let answer
@@ -154,6 +155,7 @@ for (const backend of backends) {
       }
     })
     const logins = Array.from({ length: LOGIN_WORKERS }, async (_, worker) => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
       for (let attempt = 0; !killed; attempt++) {
         let answer
         try {
@@ -174,6 +176,7 @@ for (const backend of backends) {
     const victims = new Set<ChildProcess>()
     let serial = 0
     const adds = Array.from({ length: CLI_WORKERS }, async () => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
       while (!over) {
         const username = `burst-${serial++}`
         const run = cli(t, env, ['user', 'add', username, '--scopes', 'me items', '--password-stdin'], PASSWORD)

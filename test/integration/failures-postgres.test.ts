@@ -90,6 +90,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
       await new Promise<void>(resolve => { waiting = { count, resolve } })
     }
     const run = async (chain: { refresh: string, lost: boolean }): Promise<void> => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
       while (!stopping && !chain.lost) {
         const answer = await token(server, { grant_type: 'refresh_token', refresh_token: chain.refresh })
         answers.push(answer)
@@ -157,6 +158,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
     const paced = async (answer: Answer): Promise<void> => { if (answer.status !== 200) await pause(20) }
     const workers = [
       ...sessions.map(async session => {
+        // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
         while (!stopping) {
           const answer = await bearer(server, '/users/me', session.access)
           record({ kind: 'get', answer, at: Date.now() })
@@ -164,6 +166,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
         }
       }),
       ...sessions.map(async session => {
+        // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
         while (!stopping) {
           const answer = await token(server, { grant_type: 'refresh_token', refresh_token: session.refresh })
           record({ kind: 'refresh', answer, at: Date.now() })
@@ -174,6 +177,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
         }
       }),
       (async () => {
+        // eslint-disable-next-line no-unmodified-loop-condition -- the flag is set elsewhere while this loop awaits
         while (!stopping) {
           const answer = await token(server, { grant_type: 'password', username: 'bob', password: PASSWORD })
           record({ kind: 'login', answer, at: Date.now() })

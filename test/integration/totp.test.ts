@@ -111,6 +111,7 @@ for (const backend of BACKENDS) {
       const enrolled = await cli(t, env, ['user', 'totp', 'enroll', 'Alice']).done
       t.equal(enrolled.code, 0, enrolled.stderr)
       t.equal(enrolled.stderr, '')
+      // eslint-disable-next-line no-control-regex -- ESC starts the terminal control sequences a QR code would print
       t.notMatch(enrolled.stdout, /\u2588|\u2580|\u2584|\x1b/, 'no QR code when stdout is not a terminal')
       const { uri, secret, recoveryCodes } = parseEnrollment(t, enrolled.stdout, 'alice')
       t.match(uri, /^otpauth:\/\/totp\/auth\.example\.com:alice\?issuer=auth\.example\.com&secret=[A-Z2-7]{32}&algorithm=SHA1&digits=6&period=30$/)

@@ -362,4 +362,3 @@ export async function openAtOnce (t: Teardown, count: number, url: string, schem
   for (const result of settled) if (result.status === 'rejected') throw result.reason
   return stores
 }
-

@@ -10,7 +10,6 @@ import { storeContract } from '../../testing/store-contract.js'
 
 t.test('MemoryStore', async t => { storeContract(t, async () => new MemoryStore()) })
 
-
 t.test('openStore', async t => {
   t.test("'memory:' opens a MemoryStore", async t => {
     const store = await openStore('memory:')
@@ -82,4 +81,3 @@ t.test('openStore', async t => {
     await t.rejects(openStore('sqlite:'), { message: /names no file/ })
   })
 })
-

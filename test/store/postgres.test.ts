@@ -18,7 +18,6 @@ t.test('PostgresStore, reopened', { skip: skipPostgres }, async t => {
   })
 })
 
-
 t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
   sharedBackendTests(t, {
     newLocation: newSchema,
@@ -69,7 +68,7 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
     const store = await PostgresStore.open(postgresUrl, { schema })
     t.teardown(() => store.close())
     await store.createUser(newUser('alice'))
-    const { rows } = await admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`, [schema])
+    const { rows } = await admin.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema])
     t.strictSame(rows.map(row => row.table_name), [
       'clients', 'dpop_proofs', 'one_time_codes', 'other', 'refresh_families', 'refresh_tokens', 'revoked_tokens', 'schema_migrations',
       'signing_keys', 'totp_enrollments', 'totp_recovery_codes', 'user_changes', 'users'

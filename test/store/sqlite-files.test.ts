@@ -111,7 +111,6 @@ t.test('a private key replaced by updateSigningKey leaves nothing of its old val
   for (const key of keys) t.strictSame(findTraces(file, keyTraces(key.privateKey)), [], key.kid)
 })
 
-
 t.test('a reader that keeps the log busy past the busy timeout makes the removal say the old key is still there', async t => {
   const file = newFile()
   const store = new SqliteStore(file)

@@ -15,7 +15,6 @@ t.test('SqliteWorkerStore, reopened', async t => {
   })
 })
 
-
 t.test('SqliteWorkerStore on a file', async t => {
   sharedBackendTests(t, {
     newLocation: () => newFile(),

@@ -17,7 +17,6 @@ t.test('SqliteStore, reopened', async t => {
   })
 })
 
-
 t.test('SqliteStore on a file', async t => {
   sharedBackendTests(t, {
     // The files go with the temporary directory.

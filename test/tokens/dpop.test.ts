@@ -36,8 +36,10 @@ const request = (extra: Partial<ProofRequest> = {}): ProofRequest => ({ method: 
 
 /** The SHA-256 JWK thumbprint computed by hand (RFC 7638 §3): the required members, in order, no spaces. */
 function thumbprint (jwk: JWK): string {
-  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
-    : jwk.kty === 'OKP' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
+  const members = jwk.kty === 'EC'
+    ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }
+    : jwk.kty === 'OKP'
+      ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x }
       : { e: jwk.e, kty: jwk.kty, n: jwk.n }
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
