@@ -14,7 +14,7 @@ import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import {
-  AccessTokenIssuer, AccessTokenVerifier, type AccessTokenClaims
+  AccessTokenIssuer, AccessTokenVerifier, verificationRules, type AccessTokenClaims
 } from '../tokens/access.js'
 import type { KeyRing } from '../tokens/keys.js'
 import { KeyEncryption } from '../tokens/key-encryption.js'
@@ -29,7 +29,7 @@ import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../limits/login.js'
 import { BearerErrorResponse, BearerErrorResponses, SECURITY_SCHEME } from '../schemas/bearer.js'
 import endpoints from './auth/endpoints.js'
 import { STORE_METHODS, validateOptions, type OAuth2PasswordOptions } from './auth/options.js'
-import { jwtVerifier, keyRing, loadKeys } from './auth/keys.js'
+import { JwtVerifiers, keyRing, loadKeys } from './auth/keys.js'
 import { DPoPProofs } from './auth/dpop.js'
 import accounts from './auth/accounts.js'
 import { Mailer } from '../accounts/mailer.js'
@@ -181,7 +181,10 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   // Made now, so that the first unknown username costs no more than a wrong password.
   await hasher.dummyHash()
   const accessTokens = new AccessTokenIssuer({ issuer, audience, ttl: lifetimes.accessToken, keys: () => keys })
-  const verifier = new AccessTokenVerifier({ ttl: lifetimes.accessToken, keys: () => keys, verifyWith: await jwtVerifier(fastify, issuer, audience) })
+  const jwtVerifiers = new JwtVerifiers(verificationRules(issuer, audience))
+  fastify.addHook('onClose', async () => await jwtVerifiers.close())
+  await jwtVerifiers.update(keys)
+  const verifier = new AccessTokenVerifier({ ttl: lifetimes.accessToken, keys: () => keys, verifyWith: (token, key) => jwtVerifiers.verify(token, key) })
   const users = new UserCache(store)
   const revocations = new RevocationList(store, {
     accessTokenTtl: lifetimes.accessToken,
@@ -193,7 +196,12 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   const background = [
     setInterval(() => {
       store.listSigningKeys()
-        .then(all => { keys = keyRing(all, lifetimes.accessToken, encryption) })
+        .then(async all => {
+          const ring = keyRing(all, lifetimes.accessToken, encryption)
+          // A key's verifier is ready before the ring that holds it is in force.
+          await jwtVerifiers.update(ring)
+          keys = ring
+        })
         .catch((error: unknown) => fastify.log.error({ err: error }, 'reloading signing keys failed'))
     }, KEY_REFRESH_INTERVAL),
     setInterval(() => {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { createSigner, type VerifierOptions } from 'fast-jwt'
 import { SIGNING_ALGORITHMS, type KeyRing } from './keys.js'
+import type { SigningKey } from '../store/types.js'
 import { InvalidTokenError } from './bearer.js'
 
 /**
@@ -49,7 +50,8 @@ const HEADER_MEMBERS = new Set(['alg', 'kid', 'typ'])
 
 /** The order of P-256's group, and half of it: an ECDSA signature (r, s) has a twin (r, n - s). */
 const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
-const P256_HALF_ORDER = P256_ORDER >> 1n
+/** Half the order as 32 big-endian bytes, which compare as the numbers do. */
+const P256_HALF_ORDER = Buffer.from((P256_ORDER >> 1n).toString(16).padStart(64, '0'), 'hex')
 
 /**
  * What every verification of an access token requires of fast-jwt: one of our algorithms, the
@@ -85,7 +87,7 @@ export function withLowS (token: string): string {
 
 /** Whether the S half of a 64-byte ES256 signature (r ‖ s) is the high one of its twins. */
 function isHighS (signature: Buffer): boolean {
-  return BigInt(`0x${signature.subarray(32).toString('hex')}`) > P256_HALF_ORDER
+  return Buffer.compare(signature.subarray(32), P256_HALF_ORDER) > 0
 }
 
 /** Signs RFC 9068 access tokens with the key ring's current key. */
@@ -138,8 +140,8 @@ const invalid = (description: string): InstanceType<typeof InvalidTokenError> =>
 
 /**
  * Verifies access tokens: the header, the signature's spelling and the claims by its own rules,
- * the signature, issuer, audience and dates through `verifyWith` (@fastify/jwt's verifier, with
- * the key the header names). Everything wrong is an InvalidTokenError with a description.
+ * the signature, issuer, audience and dates through `verifyWith` (@fastify/jwt, with the key the
+ * header names). Everything wrong is an InvalidTokenError with a description.
  */
 export class AccessTokenVerifier {
   constructor (
@@ -147,7 +149,7 @@ export class AccessTokenVerifier {
       keys: () => KeyRing
       /** Seconds an access token lives: a longer-lived token was not made here. */
       ttl: number
-      verifyWith: (token: string, publicKey: string) => unknown
+      verifyWith: (token: string, key: SigningKey) => unknown
     }
   ) {}
 
@@ -177,7 +179,7 @@ export class AccessTokenVerifier {
     }
     let claims: AccessTokenClaims
     try {
-      claims = this.options.verifyWith(token, key.publicKey) as AccessTokenClaims
+      claims = this.options.verifyWith(token, key) as AccessTokenClaims
     } catch (error) {
       const code = error instanceof Error && 'code' in error ? String(error.code) : ''
       throw invalid(TOKEN_PROBLEMS[code] ?? 'The access token is invalid')

@@ -79,6 +79,11 @@ export class KeyRing {
     this.jwks = { keys: keys.map(publicJwk) }
   }
 
+  /** Every key in force, newest first. */
+  get all (): readonly SigningKey[] {
+    return this.#keys
+  }
+
   get signing (): SigningKey {
     return this.#keys[0] as SigningKey
   }
