@@ -6,7 +6,7 @@ import '@fastify/jwt'
 // import, so that neither the JavaScript nor the .d.ts needs @fastify/swagger.
 import type {} from '@fastify/swagger'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
-import { MemoryStore, guardStore, openStore, type Store } from '../store/index.js'
+import { MemoryStore, guardStore, openStore, type Store, type User } from '../store/index.js'
 import { UserAdmin, DEFAULT_PASSWORD_MIN_LENGTH, type Users } from '../users/users.js'
 import { SecondFactor } from '../users/second-factor.js'
 import { ExpiringCache } from '../tokens/cache.js'
@@ -243,8 +243,20 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   fastify.decorate('authUsers', userAdmin)
   // Read now, so that the first password set does not wait for the list.
   commonPasswords()
-  /** The work of `authenticate`, for a route that needs the scopes `required`. */
-  async function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> {
+  /** The refusal `error`, with its challenge when it is one of authenticate's own. */
+  function challenged (reply: FastifyReply, error: unknown, required: readonly string[], dpopChallenge: boolean): unknown {
+    if (isBearerError(error)) {
+      reply.header('www-authenticate', challenge(realm, error, required, dpopChallenge ? DPOP_ALGS : undefined))
+    }
+    return error
+  }
+
+  /**
+   * The work of `authenticate`, for a route that needs the scopes `required`: done at once, and
+   * undefined, when the token and its user are known here, as they are for every request after a
+   * token's first; otherwise a promise of it, which waits for the store or checks a DPoP proof.
+   */
+  function authenticateFor (request: FastifyRequest, reply: FastifyReply, required: readonly string[]): Promise<void> | undefined {
     // What a bearer token unlocks, and every refusal of one, is for this request only (RFC 6750 §5.3 advice).
     reply.header('cache-control', 'no-store')
     // Refusals are challenged with the DPoP scheme once the request or its token is DPoP's, or when
@@ -253,51 +265,85 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     try {
       const now = Date.now()
       const authorization = authorizationHeader(request.raw.rawHeaders)
-      const dpop = isDPoPScheme(authorization)
-      if (dpop) dpopChallenge = true
-      const token = bearerToken(authorization, dpop ? 'dpop' : 'bearer')
+      // A verified token has only token characters: in the usual spelling, one seen before needs no parsing.
+      let token = authorization.startsWith('Bearer ') ? authorization.slice(7) : ''
       let entry = verified.get(token, now)?.value
+      const dpop = entry === undefined && isDPoPScheme(authorization)
+      if (dpop) dpopChallenge = true
+      if (entry === undefined) {
+        token = bearerToken(authorization, dpop ? 'dpop' : 'bearer')
+        entry = verified.get(token, now)?.value
+      }
       if (entry === undefined) {
         const claims = verifier.verify(token, now)
         entry = { claims, scopes: claims.scope === '' ? [] : claims.scope.split(' ') }
         verified.set(token, entry, claims.exp * 1000, now)
       }
-      const { claims, scopes } = entry
+      const { claims } = entry
       // A bound token's refusals are DPoP's whatever the scheme it came with, revoked or not.
       if (claims.cnf !== undefined) dpopChallenge = true
       if (revocations.isRevoked(claims)) throw new InvalidTokenError('The access token was revoked')
-      const user = await users.get(claims.sub)
-      if (user === null) throw new InvalidTokenError('The user no longer exists')
-      if (user.disabled) throw new InvalidTokenError('The user is disabled')
-      if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
-      // RFC 9449 §7.1, §7.2: a bound token only with the DPoP scheme and a proof of its key; the DPoP
-      // scheme only with a bound token. A bearer token passes a comparison or two here, nothing more.
-      if (claims.cnf === undefined) {
-        if (dpop) throw new InvalidTokenError('The access token is not bound to a DPoP key')
-        if (dpopRequired) throw new InvalidTokenError('This server takes DPoP-bound access tokens only')
-      } else {
-        if (!dpop) throw new InvalidTokenError('The access token is bound to a DPoP key: send it with the DPoP scheme and a proof')
-        await dpopProofs.checkProtectedRequest(request, token, claims.cnf.jkt)
+      const known = users.known(claims.sub)
+      if (known !== undefined) {
+        checkUser(known, claims)
+        checkScheme(claims, dpop)
+        if (claims.cnf === undefined) {
+          admit(request, known, entry, required)
+          return undefined
+        }
       }
-      for (const scope of required) {
-        if (!scopes.includes(scope)) throw new InsufficientScopeError()
-      }
-      request.user = {
-        id: user.id,
-        username: user.username,
-        email: user.email,
-        fullName: user.fullName,
-        scopes: [...scopes],
-        clientId: claims.client_id,
-        tokenId: claims.jti,
-        sessionId: claims.sid ?? null,
-        expiresAt: claims.exp
-      }
+      const seen = entry
+      return (async () => {
+        let user = known
+        if (user === undefined) {
+          const read = await users.get(claims.sub)
+          checkUser(read, claims)
+          checkScheme(claims, dpop)
+          user = read
+        }
+        if (claims.cnf !== undefined) await dpopProofs.checkProtectedRequest(request, token, claims.cnf.jkt)
+        admit(request, user, seen, required)
+      })().catch((error: unknown) => { throw challenged(reply, error, required, dpopChallenge) })
     } catch (error) {
-      if (isBearerError(error)) {
-        reply.header('www-authenticate', challenge(realm, error, required, dpopChallenge ? DPOP_ALGS : undefined))
-      }
-      throw error
+      throw challenged(reply, error, required, dpopChallenge)
+    }
+  }
+
+  /** Refuses a token whose user is gone, disabled, or changed password since. */
+  function checkUser (user: User | null, claims: AccessTokenClaims): asserts user is User {
+    if (user === null) throw new InvalidTokenError('The user no longer exists')
+    if (user.disabled) throw new InvalidTokenError('The user is disabled')
+    if (user.tokenVersion !== claims.ver) throw new InvalidTokenError('The token predates a change of password')
+  }
+
+  /**
+   * RFC 9449 §7.1, §7.2: a bound token only with the DPoP scheme (and, after this, a proof of its
+   * key); the DPoP scheme only with a bound token. A bearer token passes a comparison or two here.
+   */
+  function checkScheme (claims: AccessTokenClaims, dpop: boolean): void {
+    if (claims.cnf === undefined) {
+      if (dpop) throw new InvalidTokenError('The access token is not bound to a DPoP key')
+      if (dpopRequired) throw new InvalidTokenError('This server takes DPoP-bound access tokens only')
+    } else if (!dpop) {
+      throw new InvalidTokenError('The access token is bound to a DPoP key: send it with the DPoP scheme and a proof')
+    }
+  }
+
+  /** Lets the request through as `user` if the token has every scope `required`. */
+  function admit (request: FastifyRequest, user: User, { claims, scopes }: { claims: AccessTokenClaims, scopes: readonly string[] }, required: readonly string[]): void {
+    for (const scope of required) {
+      if (!scopes.includes(scope)) throw new InsufficientScopeError()
+    }
+    request.user = {
+      id: user.id,
+      username: user.username,
+      email: user.email,
+      fullName: user.fullName,
+      scopes: [...scopes],
+      clientId: claims.client_id,
+      tokenId: claims.jti,
+      sessionId: claims.sid ?? null,
+      expiresAt: claims.exp
     }
   }
 
@@ -314,9 +360,19 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     if (!preHandlers.includes(fastify.authenticate)) return
     // The route's scopes are known now: bound here, they are not looked up on every request.
     const required = route.config?.scopes ?? []
-    route.preHandler = preHandlers.map(handler => handler === fastify.authenticate
-      ? async (request: FastifyRequest, reply: FastifyReply) => await authenticateFor(request, reply, required)
-      : handler)
+    // A hook with a callback: a request whose token and user are known here costs no promise.
+    const authenticateRoute = (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
+      let pending: Promise<void> | undefined
+      try {
+        pending = authenticateFor(request, reply, required)
+      } catch (error) {
+        done(error as Error)
+        return
+      }
+      if (pending === undefined) done()
+      else pending.then(() => done(), done)
+    }
+    route.preHandler = preHandlers.map(handler => handler === fastify.authenticate ? authenticateRoute : handler)
     route.schema = {
       ...route.schema,
       security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }],

@@ -14,6 +14,11 @@ export class UserCache {
 
   constructor (private readonly store: Store, private readonly maxEntries = 10_000) {}
 
+  /** The user as known here without a read: null if they do not exist, undefined if not known. */
+  known (id: string): User | null | undefined {
+    return this.#users.get(id)
+  }
+
   async get (id: string): Promise<User | null> {
     const known = this.#users.get(id)
     if (known !== undefined) return known
