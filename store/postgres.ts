@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { migrations } from './postgres-migrations.js'
 import {
@@ -39,15 +39,45 @@ const UNIQUE_VIOLATION = '23505'
 const types = new pg.TypeOverrides()
 types.setTypeParser(pg.types.builtins.INT8, Number)
 
+/** A statement PostgreSQL parses and plans once per connection instead of on every call. */
+interface PreparedStatement {
+  name: string
+  text: string
+}
+
+/**
+ * The statements of the request path (a login, a refresh, the revocation feed), prepared: a refresh's
+ * rotation runs about twice as often per second so. Named after their text, so that two versions of
+ * the package on one host pool never give one name to two statements. Each names its columns: a
+ * column a later version adds must not change the rows of a statement an older instance prepared,
+ * which PostgreSQL refuses ("cached plan must not change result type").
+ */
+function prepared (text: string): PreparedStatement {
+  return { name: `oauth2_password_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, text }
+}
+
+const USER_COLUMNS = 'id, username, email, email_verified, full_name, scopes, disabled, password_hash, token_version, created_at'
+const FAMILY_COLUMNS = 'f.id, f.user_id, f.client_id, f.scopes, f.token_version, f.created_at, f.expires_at, f.revoked_at, f.jkt, f.last_used_at'
+
+const SELECT_USER_BY_ID = prepared(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`)
+const SELECT_USER_BY_USERNAME = prepared(`SELECT ${USER_COLUMNS} FROM users WHERE username = $1`)
+const SELECT_CLIENT = prepared('SELECT id, secret_hash, scopes, created_at FROM clients WHERE id = $1')
+
+const SELECT_REVOCATIONS_SINCE = prepared(`
+  SELECT 'access_token' AS kind, jti AS id, revoked_at AS at, expires_at AS "expiresAt" FROM revoked_tokens WHERE revoked_at >= $1
+  UNION ALL SELECT 'refresh_family', id, revoked_at, NULL FROM refresh_families WHERE revoked_at >= $1
+  UNION ALL SELECT 'user', user_id, changed_at, NULL FROM user_changes WHERE changed_at >= $1
+`)
+
 const SELECT_SIGNING_KEYS = `
   SELECT kid, alg, private_key, public_key, created_at FROM signing_keys ORDER BY created_at DESC, seq DESC
 `
 
-const SELECT_REFRESH_TOKEN_WITH_FAMILY = `
-  SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
+const SELECT_REFRESH_TOKEN_WITH_FAMILY = prepared(`
+  SELECT ${FAMILY_COLUMNS}, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
   FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
   WHERE t.hash = $1
-`
+`)
 
 /** The statement, for a WITH clause, that records a change of the users in `source` at the time `at`. */
 const RECORD_USER_CHANGE = (source: string, at: string): string => `
@@ -62,9 +92,9 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
  * hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5 now, which
  * is also when the family (the session) was last used.
  */
-const ROTATE_REFRESH_TOKEN = `
+const ROTATE_REFRESH_TOKEN = prepared(`
   WITH found AS (
-    SELECT f.*, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
+    SELECT ${FAMILY_COLUMNS}, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
     FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
     WHERE t.hash = $1
     FOR UPDATE OF t
@@ -81,7 +111,7 @@ const ROTATE_REFRESH_TOKEN = `
     RETURNING hash
   )
   SELECT found.*, (SELECT count(*) FROM added) AS rotated FROM found
-`
+`)
 
 type RotationRow = RefreshTokenWithFamilyRow & { rotated: number }
 
@@ -133,7 +163,7 @@ const INSERT_REFRESH_TOKEN = `
 
 /** What the store asks of one checked-out connection: pg's PoolClient, or fromPool's wrapper of one. */
 interface PgClient {
-  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (statement: string | PreparedStatement, values?: unknown[]): Promise<pg.QueryResult<Row>>
   release (error?: Error): void
   on (event: 'error', listener: (error: Error) => void): unknown
   removeListener (event: 'error', listener: (error: Error) => void): unknown
@@ -141,7 +171,7 @@ interface PgClient {
 
 /** What the store asks of its pool: pg's Pool, or fromPool's wrapper of a host's. */
 interface Connections {
-  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>>
+  query<Row extends pg.QueryResultRow = pg.QueryResultRow> (statement: string | PreparedStatement, values?: unknown[]): Promise<pg.QueryResult<Row>>
   connect (): Promise<PgClient>
   end (): Promise<void>
 }
@@ -170,9 +200,9 @@ export class PostgresStore implements Store {
     // Closing ends the store, not the pool: from then on the store refuses work, as it would on an ended pool of its own.
     let closed = false
     const typed = (target: pg.Pool | pg.PoolClient) =>
-      async <Row extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> => {
+      async <Row extends pg.QueryResultRow>(statement: string | PreparedStatement, values?: unknown[]): Promise<pg.QueryResult<Row>> => {
         if (closed) throw new Error('the store is closed')
-        return await target.query<Row>({ text, values, types })
+        return await target.query<Row>({ ...(typeof statement === 'string' ? { text: statement } : statement), values, types })
       }
     const store = new PostgresStore({
       query: typed(pool),
@@ -248,12 +278,12 @@ export class PostgresStore implements Store {
   }
 
   async findUserByUsername (username: string): Promise<User | null> {
-    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE username = $1', [username])
+    const { rows } = await this.#query<UserRow>(SELECT_USER_BY_USERNAME, [username])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
   async findUserById (id: string): Promise<User | null> {
-    const { rows } = await this.#query<UserRow>('SELECT * FROM users WHERE id = $1', [id])
+    const { rows } = await this.#query<UserRow>(SELECT_USER_BY_ID, [id])
     return rows[0] === undefined ? null : rowToUser(rows[0])
   }
 
@@ -423,11 +453,7 @@ export class PostgresStore implements Store {
   }
 
   async revocationsSince (since: number): Promise<Revocation[]> {
-    const { rows } = await this.#query<Revocation>(`
-      SELECT 'access_token' AS kind, jti AS id, revoked_at AS at, expires_at AS "expiresAt" FROM revoked_tokens WHERE revoked_at >= $1
-      UNION ALL SELECT 'refresh_family', id, revoked_at, NULL FROM refresh_families WHERE revoked_at >= $1
-      UNION ALL SELECT 'user', user_id, changed_at, NULL FROM user_changes WHERE changed_at >= $1
-    `, [since])
+    const { rows } = await this.#query<Revocation>(SELECT_REVOCATIONS_SINCE, [since])
     return rows
   }
 
@@ -469,7 +495,7 @@ export class PostgresStore implements Store {
   }
 
   async findClient (id: string): Promise<Client | null> {
-    const { rows } = await this.#query<ClientRow>('SELECT * FROM clients WHERE id = $1', [id])
+    const { rows } = await this.#query<ClientRow>(SELECT_CLIENT, [id])
     return rows[0] === undefined ? null : rowToClient(rows[0])
   }
 
@@ -596,8 +622,8 @@ export class PostgresStore implements Store {
   }
 
   /** One statement on a connection of the pool. */
-  async #query<Row extends pg.QueryResultRow = pg.QueryResultRow> (text: string, values?: unknown[]): Promise<pg.QueryResult<Row>> {
-    return await this.#withConnection(async ({ client }) => await client.query<Row>(text, values))
+  async #query<Row extends pg.QueryResultRow = pg.QueryResultRow> (statement: string | PreparedStatement, values?: unknown[]): Promise<pg.QueryResult<Row>> {
+    return await this.#withConnection(async ({ client }) => await client.query<Row>(statement, values))
   }
 
   /** Runs `work` on one connection between BEGIN and COMMIT, and rolls back if it throws. */
