@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from
 import { MemoryStore, guardStore, openStore, type Store, type User } from '../store/index.js'
 import { UserAdmin, DEFAULT_PASSWORD_MIN_LENGTH, type Users } from '../users/users.js'
 import { SecondFactor } from '../users/second-factor.js'
-import { ExpiringCache } from '../tokens/cache.js'
+import { VerifiedTokens, type VerifiedToken } from '../tokens/verified-tokens.js'
 import { REVOCATION_OVERLAP, RevocationList } from '../tokens/revocations.js'
 import { UserCache } from '../tokens/user-cache.js'
 import { PasswordHasher } from '../passwords/hasher.js'
@@ -106,7 +106,7 @@ const KEY_REFRESH_INTERVAL = 2000
 const REVOCATION_POLL_INTERVAL = 250
 /**
  * How long a verified token's claims are reused without verifying it again: never past its `exp`,
- * and briefly enough that a removed signing key stops it soon. Keyed by the token, never by the
+ * and briefly enough that a removed signing key stops it soon. Found by the token, never by the
  * header around it, so that spellings of one header cannot fill it.
  */
 const VERIFIED_CACHE_TTL = 5000
@@ -220,7 +220,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     // Only a store the plugin opened is the plugin's to close.
     if (typeof options.store === 'string') await store.close()
   })
-  const verified = new ExpiringCache<string, { claims: AccessTokenClaims, scopes: readonly string[] }>(VERIFIED_CACHE_TTL)
+  const verified = new VerifiedTokens(VERIFIED_CACHE_TTL)
 
   fastify.decorate('authStore', opened)
   /** `service`, with the error, if `ping` rejects. */
@@ -267,17 +267,15 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
       const authorization = authorizationHeader(request.raw.rawHeaders)
       // A verified token has only token characters: in the usual spelling, one seen before needs no parsing.
       let token = authorization.startsWith('Bearer ') ? authorization.slice(7) : ''
-      let entry = verified.get(token, now)?.value
+      let entry = verified.get(token, now)
       const dpop = entry === undefined && isDPoPScheme(authorization)
       if (dpop) dpopChallenge = true
       if (entry === undefined) {
         token = bearerToken(authorization, dpop ? 'dpop' : 'bearer')
-        entry = verified.get(token, now)?.value
+        entry = verified.get(token, now)
       }
       if (entry === undefined) {
-        const claims = verifier.verify(token, now)
-        entry = { claims, scopes: claims.scope === '' ? [] : claims.scope.split(' ') }
-        verified.set(token, entry, claims.exp * 1000, now)
+        entry = verified.set(token, verifier.verify(token, now), now)
       }
       const { claims } = entry
       // A bound token's refusals are DPoP's whatever the scheme it came with, revoked or not.
@@ -330,7 +328,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
   }
 
   /** Lets the request through as `user` if the token has every scope `required`. */
-  function admit (request: FastifyRequest, user: User, { claims, scopes }: { claims: AccessTokenClaims, scopes: readonly string[] }, required: readonly string[]): void {
+  function admit (request: FastifyRequest, user: User, { claims, scopes }: VerifiedToken, required: readonly string[]): void {
     for (const scope of required) {
       if (!scopes.includes(scope)) throw new InsufficientScopeError()
     }
