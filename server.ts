@@ -3,7 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import fp from 'fastify-plugin'
 import app from './app.js'
 import { ConfigError, loadConfig, type Config } from './config/index.js'
-import { loggerOptions } from './config/logger.js'
+import { serverLogging } from './config/logger.js'
 import { KeyEncryptionError } from './tokens/key-encryption.js'
 
 async function start (): Promise<void> {
@@ -21,7 +21,7 @@ async function start (): Promise<void> {
   const requestTimeout = config.REQUEST_TIMEOUT * 1000
   const timeouts = { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: 1000 }
   // A request that arrives while the server closes is refused by plugins/draining.ts, with Retry-After.
-  const options = { logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY, return503OnClosing: false, requestTimeout }
+  const options = { ...serverLogging(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY, return503OnClosing: false, requestTimeout }
   // Over TLS only the raw server's type differs; the app registered on it is the same.
   const server = config.TLS === null
     ? Fastify({ ...options, http: timeouts })

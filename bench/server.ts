@@ -2,14 +2,14 @@ import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import app from '../app.js'
 import { loadConfig } from '../config/index.js'
-import { loggerOptions } from '../config/logger.js'
+import { serverLogging } from '../config/logger.js'
 import { Status } from '../schemas/users.js'
 
 // The standalone server as server.ts builds it, plus what the benchmark compares against and
 // measures. It runs in its own process, so that the load generator never shares its event loop.
 
 const config = loadConfig(process.env)
-const server = Fastify({ logger: loggerOptions(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY })
+const server = Fastify({ ...serverLogging(config.LOG_LEVEL), trustProxy: config.TRUST_PROXY })
 await server.register(fp(app), { config })
 
 // `GET /status` minus `authenticate`: same schema, same serializer, same hooks, same answer.

@@ -1,4 +1,5 @@
-import type { FastifyServerOptions, FastifyRequest } from 'fastify'
+import type { Bindings, ChildLoggerOptions, Logger } from 'pino'
+import type { FastifyBaseLogger, FastifyServerOptions, FastifyRequest } from 'fastify'
 
 /**
  * What the logger never prints: credentials in headers and in parsed bodies, wherever a
@@ -15,6 +16,11 @@ export const REDACT = [
   'body.client_secret',
   'body.totp',
   'body.code',
+  'password',
+  'refresh_token',
+  'client_secret',
+  'totp',
+  'access_token',
   '*.password',
   '*.refresh_token',
   '*.client_secret',
@@ -62,6 +68,63 @@ export function redactUrl (url: string): string {
     return SECRET_NAME.test(decoded(name)) || looksLikeCredential(value) ? `${name}=[redacted]` : part
   })
   return `${path}?${query.join('')}`
+}
+
+type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+/**
+ * A request's logger that becomes pino's child of the server's logger the first time the request
+ * logs at a level that is on. Making a child runs the redaction over its bindings (the wildcard
+ * paths apply to every value), about 3 µs, a tenth of a protected request's time; at LOG_LEVEL=warn
+ * most requests log nothing, and pay nothing.
+ */
+class RequestLogger implements FastifyBaseLogger {
+  #made: FastifyBaseLogger | undefined
+
+  constructor (private readonly parent: Logger, private readonly bindings: Bindings) {}
+
+  get level (): string {
+    return this.#made?.level ?? this.parent.level
+  }
+
+  set level (level: string) {
+    this.#logger().level = level
+  }
+
+  readonly fatal = this.#method('fatal')
+  readonly error = this.#method('error')
+  readonly warn = this.#method('warn')
+  readonly info = this.#method('info')
+  readonly debug = this.#method('debug')
+  readonly trace = this.#method('trace')
+  readonly silent = (): void => {}
+
+  child (bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.#logger().child(bindings, options)
+  }
+
+  #logger (): FastifyBaseLogger {
+    this.#made ??= this.parent.child(this.bindings)
+    return this.#made
+  }
+
+  #method (level: Level): FastifyBaseLogger[Level] {
+    return (...args: unknown[]) => {
+      const logger = this.#made ?? (this.parent.isLevelEnabled(level) ? this.#logger() : undefined)
+      if (logger !== undefined) Reflect.apply(logger[level], logger, args)
+    }
+  }
+}
+
+/** Fastify's childLoggerFactory: a RequestLogger, unless the route asks for a level or serializers of its own. */
+function requestLogger (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  if (Object.keys(options).length > 0) return logger.child(bindings, options)
+  return new RequestLogger(logger as Logger, bindings)
+}
+
+/** The server's logger options, and its requests' loggers (see RequestLogger). */
+export function serverLogging (level: string, stream?: { write (line: string): void }): Pick<FastifyServerOptions, 'logger' | 'childLoggerFactory'> {
+  return { logger: loggerOptions(level, stream), childLoggerFactory: requestLogger }
 }
 
 export function loggerOptions (level: string, stream?: { write (line: string): void }): FastifyServerOptions['logger'] {

@@ -7,7 +7,7 @@ import { createSigner } from 'fast-jwt'
 import fp from 'fastify-plugin'
 import app from '../app.js'
 import { loadConfig } from '../config/index.js'
-import { loggerOptions } from '../config/logger.js'
+import { serverLogging } from '../config/logger.js'
 import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
 import { hashClientSecret } from '../tokens/client-secrets.js'
@@ -51,7 +51,7 @@ export async function build (t: Test, env: Record<string, string> = {}): Promise
     }
   })
   // As server.ts makes it: the client address and protocol are the proxy's unless TRUST_PROXY says otherwise.
-  const server = Fastify({ logger: loggerOptions('info', stream), trustProxy: config.TRUST_PROXY })
+  const server = Fastify({ ...serverLogging('info', stream), trustProxy: config.TRUST_PROXY })
   // fastify-plugin exposes the app's decorators (authStore, config) on the root instance.
   await server.register(fp(app), { config })
   await server.ready()
