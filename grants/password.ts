@@ -36,7 +36,7 @@ export type PasswordGrantParams = Pick<TokenRequest, 'username' | 'password' | '
 /**
  * The resource owner password credentials grant (RFC 6749 §4.3) for `client`, authenticated already:
  * a new login (refresh family) and its tokens, bound to the DPoP key `jkt` if there is one, or an
- * OAuthError. Every attempt past the parameter checks writes one audit line.
+ * OAuthError. Past the parameter checks, each refusal and each success is a line of `services.audit`.
  */
 export async function passwordGrant (
   services: PasswordGrantServices,

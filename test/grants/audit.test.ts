@@ -1,6 +1,6 @@
 import t from 'tap'
 import { LoginAudit } from '../../grants/audit.js'
-import { recordingLogger } from './services.js'
+import { recordingLogger } from './helper.js'
 
 t.test('one line per attempt; a username is written only once it is known to name a user', async t => {
   const instance = recordingLogger()

@@ -5,7 +5,7 @@ import { hashRefreshToken } from '../../tokens/refresh.js'
 import { BAD_CREDENTIALS, passwordGrant, type PasswordGrantParams } from '../../grants/password.js'
 import { CODE_REQUIRED, WRONG_CODE } from '../../grants/second-factor.js'
 import { codeAt, stepAt } from '../totp-codes.js'
-import { CHEAP, LIFETIMES, PASSWORD, accessClaims, backend, firstParty, grantServices } from './services.js'
+import { CHEAP, LIFETIMES, PASSWORD, accessClaims, backend, firstParty, grantServices } from './helper.js'
 
 const hasher = new PasswordHasher({ argon2: CHEAP })
 const passwordHash = await hasher.hash(PASSWORD)

@@ -5,7 +5,7 @@ import type { Client, User } from '../../store/types.js'
 import { newRefreshToken } from '../../tokens/refresh.js'
 import { BAD_REFRESH_TOKEN, refreshGrant, type RefreshGrantParams } from '../../grants/refresh.js'
 import type { Lifetimes } from '../../grants/grant.js'
-import { LIFETIMES, accessClaims, backend, firstParty, grantServices } from './services.js'
+import { LIFETIMES, accessClaims, backend, firstParty, grantServices } from './helper.js'
 
 type Services = ReturnType<typeof grantServices>['services']
 
