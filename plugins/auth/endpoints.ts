@@ -10,6 +10,7 @@ import { LimitsUnavailableError, type LoginLimiter } from '../../limits/login.js
 import type { RevocationList } from '../../tokens/revocations.js'
 import type { DPoPProofs } from './dpop.js'
 import type { SecondFactor } from '../../users/second-factor.js'
+import type { Lifetimes } from '../../grants/grant.js'
 import { OAuthError, invalidRequest, temporarilyUnavailable } from '../../tokens/errors.js'
 import { OAuthErrorResponse } from '../../schemas/oauth.js'
 import token from './token.js'
@@ -36,8 +37,7 @@ export interface EndpointOptions {
   scopes: Record<string, string>
   issuer: string
   prefix: string
-  /** In seconds. */
-  lifetimes: { accessToken: number, refreshToken: number, refreshFamily: number, reuseGrace: number }
+  lifetimes: Lifetimes
   /** Whether a user whose e-mail address is not verified is refused a login. */
   emailVerificationRequired: boolean
 }

@@ -8,7 +8,7 @@ import { RecoveryCodesResponse, TotpConfirmRequest, TotpEnrollResponse, TotpRemo
 import { OAuthError, invalidGrant, tooManyAttempts } from '../../tokens/errors.js'
 import type { EndpointOptions } from './endpoints.js'
 import { noStore } from './form.js'
-import { WRONG_CODE } from './second-factor.js'
+import { WRONG_CODE } from '../../grants/second-factor.js'
 
 /** Far above `{ "code": "…" }` with the longest code. */
 const JSON_BODY_LIMIT = 1024

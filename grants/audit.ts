@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto'
-import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { GrantRequest, Logger } from './grant.js'
 
 export type LoginOutcome =
   | 'success' | 'unknown_user' | 'wrong_password' | 'code_missing' | 'wrong_code' | 'disabled' | 'email_unverified' | 'invalid_scope' | 'rate_limited'
@@ -22,12 +22,12 @@ export class LoginAudit {
   readonly #refusals = new Map<string, { since: number, count: number }>()
   readonly #timer: NodeJS.Timeout
 
-  constructor (private readonly log: FastifyBaseLogger) {
+  constructor (private readonly log: Logger) {
     this.#timer = setInterval(() => this.#flush(Date.now()), REFUSALS_WINDOW)
     this.#timer.unref()
   }
 
-  attempt (request: FastifyRequest, username: string, clientId: string, outcome: LoginOutcome): void {
+  attempt (request: GrantRequest, username: string, clientId: string, outcome: LoginOutcome): void {
     const known = outcome !== 'unknown_user' && outcome !== 'rate_limited'
     const who = known ? { username } : { usernameDigest: this.#digest(username) }
     if (outcome === 'rate_limited') {

@@ -1,9 +1,9 @@
-import type { FastifyRequest } from 'fastify'
-import type { User } from '../../store/types.js'
-import type { LoginLimiter } from '../../limits/login.js'
-import type { SecondFactor } from '../../users/second-factor.js'
-import { invalidGrant, type OAuthError } from '../../tokens/errors.js'
+import type { User } from '../store/types.js'
+import type { LoginLimiter } from '../limits/login.js'
+import type { SecondFactor } from '../users/second-factor.js'
+import { invalidGrant, type OAuthError } from '../tokens/errors.js'
 import type { LoginOutcome } from './audit.js'
+import type { GrantRequest } from './grant.js'
 
 /** What a password login of a user with a second factor gets without a code: the app knows to ask for one. */
 export const CODE_REQUIRED = 'A one-time code is required'
@@ -19,7 +19,7 @@ export const WRONG_CODE = 'The one-time code is wrong or was used already'
  */
 export async function secondFactorRefusal (
   { secondFactor, limiter }: { secondFactor: SecondFactor, limiter: LoginLimiter },
-  request: FastifyRequest,
+  request: Pick<GrantRequest, 'ip'>,
   username: string,
   user: User,
   code: string | undefined
