@@ -2,26 +2,8 @@ import { fileURLToPath } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { StoreUnavailableError } from './errors.js'
 import { requireDriver } from './drivers.js'
-import {
-  DuplicateClientError,
-  DuplicateUsernameError,
-  type Client,
-  type NewRefreshFamily,
-  type CodePurpose,
-  type NewRefreshToken,
-  type NewUser,
-  type OneTimeCode,
-  type RefreshFamily,
-  type RefreshToken,
-  type Revocation,
-  type RotationResult,
-  type Session,
-  type SigningKey,
-  type Store,
-  type TotpEnrollment,
-  type User,
-  type UserChanges
-} from './types.js'
+import { DuplicateClientError, DuplicateUsernameError, type Store } from './types.js'
+import { STORE_METHODS } from './methods.js'
 
 /** A call to the store in the worker; id 0 is the worker's answer to opening the database. */
 export interface Call {
@@ -59,6 +41,17 @@ const WORKER = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../dist/
  * the event loop only posts the call and is free until the answer comes back.
  */
 export class SqliteWorkerStore implements Store {
+  static {
+    for (const method of STORE_METHODS) {
+      if (method === 'close') continue
+      Object.defineProperty(SqliteWorkerStore.prototype, method, {
+        value: function (this: SqliteWorkerStore, ...args: unknown[]) { return this.#call(method, ...args) },
+        writable: true,
+        configurable: true
+      })
+    }
+  }
+
   readonly #worker: Worker
   readonly #pending = new Map<number, { resolve: (value: unknown) => void, reject: (error: Error) => void }>()
   #nextId = 1
@@ -116,56 +109,6 @@ export class SqliteWorkerStore implements Store {
     })
   }
 
-  createUser (user: NewUser): Promise<User> { return this.#call('createUser', user) }
-  findUserByUsername (username: string): Promise<User | null> { return this.#call('findUserByUsername', username) }
-  findUserById (id: string): Promise<User | null> { return this.#call('findUserById', id) }
-  updateUser (id: string, changes: UserChanges): Promise<User | null> { return this.#call('updateUser', id, changes) }
-  removeUser (id: string): Promise<boolean> { return this.#call('removeUser', id) }
-  listUsers (): Promise<User[]> { return this.#call('listUsers') }
-  findUsersByEmail (email: string): Promise<User[]> { return this.#call('findUsersByEmail', email) }
-  countUsers (): Promise<number> { return this.#call('countUsers') }
-  listSigningKeys (): Promise<SigningKey[]> { return this.#call('listSigningKeys') }
-  addFirstSigningKey (key: SigningKey): Promise<SigningKey[]> { return this.#call('addFirstSigningKey', key) }
-  addSigningKey (key: SigningKey): Promise<void> { return this.#call('addSigningKey', key) }
-  removeSigningKeys (kids: readonly string[]): Promise<void> { return this.#call('removeSigningKeys', kids) }
-  updateSigningKey (kid: string, privateKey: string): Promise<boolean> { return this.#call('updateSigningKey', kid, privateKey) }
-  createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void> {
-    return this.#call('createRefreshFamily', family, first)
-  }
-
-  rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
-    return this.#call('rotateRefreshToken', hash, next, now)
-  }
-
-  findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> { return this.#call('findRefreshToken', hash) }
-  revokeRefreshFamily (familyId: string, now: number): Promise<void> { return this.#call('revokeRefreshFamily', familyId, now) }
-  listSessions (userId: string, now: number): Promise<Session[]> { return this.#call('listSessions', userId, now) }
-  createOneTimeCode (code: Omit<OneTimeCode, 'usedAt'>): Promise<void> { return this.#call('createOneTimeCode', code) }
-  findOneTimeCode (hash: string): Promise<OneTimeCode | null> { return this.#call('findOneTimeCode', hash) }
-  useOneTimeCode (hash: string, purpose: CodePurpose, now: number, changes: UserChanges): Promise<User | null> {
-    return this.#call('useOneTimeCode', hash, purpose, now, changes)
-  }
-
-  revokeAccessToken (jti: string, expiresAt: number, now: number): Promise<void> { return this.#call('revokeAccessToken', jti, expiresAt, now) }
-  revocationsSince (since: number): Promise<Revocation[]> { return this.#call('revocationsSince', since) }
-  prune (now: number): Promise<void> { return this.#call('prune', now) }
-  useDPoPProof (id: string, expiresAt: number, now: number): Promise<boolean> { return this.#call('useDPoPProof', id, expiresAt, now) }
-  createClient (client: Client): Promise<void> { return this.#call('createClient', client) }
-  findClient (id: string): Promise<Client | null> { return this.#call('findClient', id) }
-  setClientSecret (id: string, secretHash: string): Promise<boolean> { return this.#call('setClientSecret', id, secretHash) }
-  removeClient (id: string): Promise<boolean> { return this.#call('removeClient', id) }
-  listClients (): Promise<Client[]> { return this.#call('listClients') }
-  findTotpEnrollment (userId: string): Promise<TotpEnrollment | null> { return this.#call('findTotpEnrollment', userId) }
-  startTotpEnrollment (userId: string, secret: string, now: number): Promise<boolean> { return this.#call('startTotpEnrollment', userId, secret, now) }
-  activateTotpEnrollment (userId: string, secret: string, step: number | null, recoveryCodeHashes: readonly string[]): Promise<boolean> {
-    return this.#call('activateTotpEnrollment', userId, secret, step, recoveryCodeHashes)
-  }
-
-  acceptTotpStep (userId: string, step: number): Promise<boolean> { return this.#call('acceptTotpStep', userId, step) }
-  spendRecoveryCode (userId: string, hash: string): Promise<boolean> { return this.#call('spendRecoveryCode', userId, hash) }
-  removeTotpEnrollment (userId: string): Promise<boolean> { return this.#call('removeTotpEnrollment', userId) }
-  ping (): Promise<void> { return this.#call('ping') }
-
   /** Closes the database, then the thread; a second close does nothing. */
   async close (): Promise<void> {
     if (this.#failure !== null) return
@@ -174,3 +117,7 @@ export class SqliteWorkerStore implements Store {
     await this.#worker.terminate()
   }
 }
+
+// Every method but close is a call to the worker, made from STORE_METHODS in the class's static
+// block: this declaration gives them their types.
+export interface SqliteWorkerStore extends Omit<Store, 'close'> {}

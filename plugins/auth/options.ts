@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { Store } from '../../store/index.js'
+import { STORE_METHODS } from '../../store/methods.js'
 import type { MailTemplates } from '../../accounts/mailer.js'
 import type { RedisClient } from '../../limits/redis.js'
 import { SIGNING_ALGORITHMS } from '../../tokens/keys.js'
@@ -86,54 +87,12 @@ export type OAuth2PasswordOptions = Omit<Static<typeof OptionsSchema>, 'store' |
   mail?: { url: string, from: string, templates?: Partial<MailTemplates> }
 }
 
-// A Record so that the compiler fails here when the Store interface gains a method.
-export const STORE_METHODS = Object.keys({
-  createUser: true,
-  findUserByUsername: true,
-  findUserById: true,
-  updateUser: true,
-  removeUser: true,
-  listUsers: true,
-  findUsersByEmail: true,
-  countUsers: true,
-  listSigningKeys: true,
-  addFirstSigningKey: true,
-  addSigningKey: true,
-  removeSigningKeys: true,
-  updateSigningKey: true,
-  createRefreshFamily: true,
-  rotateRefreshToken: true,
-  findRefreshToken: true,
-  revokeRefreshFamily: true,
-  listSessions: true,
-  createOneTimeCode: true,
-  findOneTimeCode: true,
-  useOneTimeCode: true,
-  revokeAccessToken: true,
-  revocationsSince: true,
-  prune: true,
-  useDPoPProof: true,
-  createClient: true,
-  findClient: true,
-  setClientSecret: true,
-  removeClient: true,
-  listClients: true,
-  findTotpEnrollment: true,
-  startTotpEnrollment: true,
-  activateTotpEnrollment: true,
-  acceptTotpStep: true,
-  spendRecoveryCode: true,
-  removeTotpEnrollment: true,
-  ping: true,
-  close: true
-} satisfies Record<keyof Store, true>) as Array<keyof Store>
-
 /** What a store URL or a secret was, never what it says: a URL may hold a password. */
 function describeHidden (value: unknown): string {
   return typeof value === 'string' ? `a string of ${value.length} characters` : typeof value
 }
 
-// As STORE_METHODS, for a host's Redis client: what the counter calls on it.
+// As the store's methods (STORE_METHODS), for a host's Redis client: what the counter calls on it.
 const REDIS_METHODS = Object.keys({ pipeline: true, eval: true, del: true, ping: true } satisfies Record<Exclude<keyof RedisClient, 'status'>, true>)
 
 /** Fails with a message that names the first wrong option and what it got, never echoing a store URL or a secret. */
