@@ -5,10 +5,9 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { PasswordHasher } from '../../passwords/hasher.js'
 import { openStore, type Store, type User } from '../../store/index.js'
 import { hashClientSecret } from '../../tokens/client-secrets.js'
-import { freePort } from '../helper.js'
+import { TEST_ARGON2, cheapHasher, freePort } from '../helper.js'
 
 // The compiled binary, run as an administrator would run it: these tests need `npm run build` first.
 const BIN = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
@@ -23,7 +22,7 @@ t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
 // file has taken over a hundred seconds, close to tap's default for a file.
 t.setTimeout(6 * 60_000)
 
-const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+const hasher = cheapHasher()
 
 interface Result {
   code: number | null
@@ -54,7 +53,7 @@ async function cli (database: string, args: string[], options: RunOptions): Prom
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: tmp,
     // Only these variables: none of the test runner's loaders, nothing from the developer's shell.
-    env: { DATABASE_URL: `sqlite:${database}`, ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ...options.env }
+    env: { DATABASE_URL: `sqlite:${database}`, ...TEST_ARGON2, ...options.env }
   })
   let stdout = ''
   let stderr = ''
