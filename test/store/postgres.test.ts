@@ -2,7 +2,7 @@ import pg from 'pg'
 import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
 import t from 'tap'
 import { PostgresStore } from '../../store/postgres.js'
-import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, skipPostgres, withQuery } from './fixtures.js'
+import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, postgresBackend, skipPostgres, withQuery } from './fixtures.js'
 import { newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
@@ -19,13 +19,7 @@ t.test('PostgresStore, reopened', { skip: skipPostgres }, async t => {
 })
 
 t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
-  sharedBackendTests(t, {
-    newLocation: newSchema,
-    open: async schema => await PostgresStore.open(postgresUrl, { schema }),
-    openInWorker: 'await PostgresStore.open(process.env.TEST_POSTGRES_URL, { schema: location })',
-    readMigrations: readPostgresMigrations,
-    migrations: postgresMigrations
-  })
+  sharedBackendTests(t, postgresBackend)
 
   t.test('stores opened at the same instant on a new schema apply the migrations once and agree on one key', async t => {
     for (let round = 1; round <= 5; round++) {
