@@ -9,14 +9,6 @@ import { storeContract } from '../../testing/store-contract.js'
 t.test('PostgresStore', { skip: skipPostgres }, async t => {
   storeContract(t, async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }))
 })
-// As for SQLite: a schema that is migrated already.
-t.test('PostgresStore, reopened', { skip: skipPostgres }, async t => {
-  storeContract(t, async t => {
-    const schema = newSchema(t)
-    await (await PostgresStore.open(postgresUrl, { schema })).close()
-    return await PostgresStore.open(postgresUrl, { schema })
-  })
-})
 
 t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
   sharedBackendTests(t, postgresBackend)

@@ -6,13 +6,6 @@ import { newFile, sharedBackendTests, sqliteWorkerBackend, startWorkers, tmp } f
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('SqliteWorkerStore', async t => { storeContract(t, async () => await SqliteWorkerStore.open(newFile())) })
-t.test('SqliteWorkerStore, reopened', async t => {
-  storeContract(t, async () => {
-    const file = newFile()
-    await (await SqliteWorkerStore.open(file)).close()
-    return await SqliteWorkerStore.open(file)
-  })
-})
 
 t.test('SqliteWorkerStore on a file', async t => {
   sharedBackendTests(t, sqliteWorkerBackend)
