@@ -11,7 +11,7 @@ import { CHEAP_ARGON2 } from '../argon2.js'
 // fastify` leaves it: none of the optional drivers (pg, better-sqlite3, ioredis), none of the
 // standalone server's packages (@fastify/swagger, helmet, …). Built offline from the repository's
 // node_modules: the package is a copy (so that nothing resolves from the repository), every other
-// package a link, less those a host does not get. Needs `npm run build` first.
+// package a link, less those a host does not get. Copies dist/, which test/before.ts keeps built.
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
