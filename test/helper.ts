@@ -8,14 +8,13 @@ import fp from 'fastify-plugin'
 import app from '../app.js'
 import { loadConfig } from '../config/index.js'
 import { serverLogging } from '../config/logger.js'
-import { PasswordHasher } from '../passwords/hasher.js'
 import { canonicalUsername } from '../passwords/username.js'
 import { hashClientSecret } from '../tokens/client-secrets.js'
 import { withLowS } from '../tokens/access.js'
 import type { SigningKey, Store, User } from '../store/types.js'
+import { TEST_ARGON2, cheapHasher } from './argon2.js'
 
-/** Cheap argon2id parameters: tests exercise the flow, not the cost. */
-export const TEST_ARGON2 = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1' }
+export { CHEAP_ARGON2, TEST_ARGON2, cheapHasher } from './argon2.js'
 
 export const PASSWORD = 'correct horse battery staple'
 
@@ -69,13 +68,12 @@ export async function addUser (
   username: string,
   options: { scopes?: string[], password?: string, email?: string, fullName?: string } = {}
 ): Promise<User> {
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
   return await store.createUser({
     username: canonicalUsername(username),
     scopes: options.scopes ?? ['me', 'items'],
     email: options.email ?? null,
     fullName: options.fullName ?? null,
-    passwordHash: await hasher.hash(options.password ?? PASSWORD)
+    passwordHash: await cheapHasher().hash(options.password ?? PASSWORD)
   })
 }
 

@@ -1,14 +1,14 @@
 import Fastify from 'fastify'
 import t from 'tap'
 import oauth2Password, { type OAuth2PasswordOptions } from '../../plugins/auth.js'
-import { PASSWORD } from '../helper.js'
+import { CHEAP_ARGON2, PASSWORD } from '../helper.js'
 import { api } from './helper.js'
 import { codeIn, smtpServer } from './smtp.js'
 
 // The account endpoints of the plugin embedded in a host: under its prefix, with the host's own
 // mail templates, and options checked at ready().
 
-const BASE = { store: 'memory:', issuer: 'https://auth.example.test', scopes: { read: 'Read' }, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }
+const BASE = { store: 'memory:', issuer: 'https://auth.example.test', scopes: { read: 'Read' }, argon2: CHEAP_ARGON2 }
 
 t.test('under a prefix, with the host\'s templates: registration grants the configured scopes and mails the host\'s message', async t => {
   const mailbox = await smtpServer(t)

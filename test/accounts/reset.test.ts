@@ -3,7 +3,7 @@ import Fastify from 'fastify'
 import t from 'tap'
 import oauth2Password from '../../plugins/auth.js'
 import { hashCode } from '../../accounts/codes.js'
-import { build, addUser, login, refresh, me, refreshTokenOf, assertInvalidToken, assertOAuthError, token, PASSWORD } from '../helper.js'
+import { build, addUser, login, refresh, me, refreshTokenOf, assertInvalidToken, assertOAuthError, token, PASSWORD, CHEAP_ARGON2 } from '../helper.js'
 import { api, assertAccountError, assertNoContent } from './helper.js'
 import { codeIn, smtpServer } from './smtp.js'
 
@@ -123,7 +123,7 @@ t.test('forgot takes as long for an unknown user as for a known one', async t =>
     store: 'memory:',
     issuer: 'http://127.0.0.1:3000',
     scopes: {},
-    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+    argon2: CHEAP_ARGON2,
     mail: { url: mailbox.url, from: FROM },
     accountLimits: { mail: 1000, mailsPerUser: 1000 }
   })

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap'
 import { chromium, type ConsoleMessage, type Locator, type Page } from 'playwright-core'
 import { PASSWORD, TEST_ARGON2, freePort } from '../helper.js'
 
-// The compiled server and CLI, run as an administrator would: `npm run build` first.
+// The compiled server and CLI, run as an administrator would (dist/, rebuilt by test/before.ts when a source is newer).
 const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 /** Git-ignored: what the browser saw, for a person to look at. */

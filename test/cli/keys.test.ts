@@ -9,7 +9,7 @@ import { findTraces, keyTraces } from '../key-traces.js'
 import { cli } from '../integration/helper.js'
 
 // `oauth2-password keys rotate` and `keys encrypt` with SIGNING_KEY_SECRET, run as the compiled
-// binary (`npm run build` first).
+// binary (dist/, rebuilt by test/before.ts when a source is newer).
 
 const SECRET = 'Jq3vY9cT1xW8sK2mP5rN7bF4hL6dG0aZ'
 const OTHER_SECRET = 'another secret of at least 32 characters'

@@ -5,9 +5,9 @@ import { request, type IncomingHttpHeaders } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { TEST_ARGON2 } from '../helper.js'
+import { TEST_ARGON2 } from '../argon2.js'
 
-// Real processes for the integration tests: the compiled server and CLI (`npm run build` first),
+// Real processes for the integration tests: the compiled server and CLI (dist/, rebuilt by test/before.ts),
 // spoken to over HTTP on 127.0.0.1 only.
 
 const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))

@@ -5,12 +5,13 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { CHEAP_ARGON2 } from '../argon2.js'
 
 // A host that installed this package and Fastify only, as `npm install fastify-oauth2-password
 // fastify` leaves it: none of the optional drivers (pg, better-sqlite3, ioredis), none of the
 // standalone server's packages (@fastify/swagger, helmet, …). Built offline from the repository's
 // node_modules: the package is a copy (so that nothing resolves from the repository), every other
-// package a link, less those a host does not get. Needs `npm run build` first.
+// package a link, less those a host does not get. Copies dist/, which test/before.ts keeps built.
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -64,7 +65,7 @@ t.test('without the drivers, the plugin runs on the memory store, and a store or
   const script = `
     import Fastify from 'fastify'
     import oauth2Password, { openStore, MissingDriverError } from 'fastify-oauth2-password'
-    const options = { issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } }
+    const options = { issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: ${JSON.stringify(CHEAP_ARGON2)} }
     const results = {}
     async function attempt (name, extra) {
       const app = Fastify()

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { freePort } from '../helper.js'
+import { TEST_ARGON2, freePort } from '../helper.js'
 
 // README "Production": install, build, prune the dev dependencies, start. On a copy of the
 // repository whose node_modules are hard links to this one's (the install step), so that pruning
@@ -44,9 +44,8 @@ t.test('install, build, prune --omit=dev, start: the standalone server and the C
   }
 
   const database = `sqlite:${path.join(work, 'data', 'auth.db')}`
-  const cheap = { ARGON2_MEMORY_COST: '1024', ARGON2_TIME_COST: '1', ARGON2_PARALLELISM: '1' }
   const cli = spawn(process.execPath, ['dist/cli/index.js', 'user', 'add', 'alice', '--scopes', 'me', '--password-stdin'], {
-    cwd: repo, env: env({ DATABASE_URL: database, ...cheap })
+    cwd: repo, env: env({ DATABASE_URL: database, ...TEST_ARGON2 })
   })
   cli.stdin.end(`${PASSWORD}\n`)
   let cliOutput = ''
@@ -57,7 +56,7 @@ t.test('install, build, prune --omit=dev, start: the standalone server and the C
 
   const port = await freePort()
   const server = spawn(process.execPath, ['dist/server.js'], {
-    cwd: repo, env: env({ DATABASE_URL: database, PORT: String(port), NODE_ENV: 'production', LOG_LEVEL: 'info', ...cheap })
+    cwd: repo, env: env({ DATABASE_URL: database, PORT: String(port), NODE_ENV: 'production', LOG_LEVEL: 'info', ...TEST_ARGON2 })
   })
   t.teardown(() => { if (server.exitCode === null) server.kill('SIGKILL') })
   const exited = once(server, 'exit') as Promise<[number | null, NodeJS.Signals | null]>

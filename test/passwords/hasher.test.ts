@@ -2,9 +2,9 @@ import t from 'tap'
 import {
   HashingSaturatedError, OWASP_ARGON2, PASSWORD_MAX_LENGTH, PasswordHasher, passwordProblem
 } from '../../passwords/hasher.js'
+import { CHEAP_ARGON2 } from '../argon2.js'
 import { loadConfig } from '../../config/index.js'
 
-const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
 const PASSWORD = 'correct horse battery staple'
 
 /** The cost parameters of an argon2 PHC string, whatever order the library writes them in. */
@@ -41,7 +41,7 @@ t.test('passwordProblem', async t => {
 })
 
 t.test('hash and verify', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2 })
   const hash = await hasher.hash(PASSWORD)
   t.match(hash, /^\$argon2id\$v=19\$/)
   t.same(argon2Parameters(hash), { m: 1024, t: 1, p: 1 })
@@ -53,13 +53,13 @@ t.test('hash and verify', async t => {
 })
 
 t.test('passwords are compared after NFKC', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2 })
   t.equal(await hasher.verify(await hasher.hash('ｃｏｒｒｅｃｔ　ｈｏｒｓｅ'), 'correct horse'), true, 'full-width and ideographic space')
   t.equal(await hasher.verify(await hasher.hash('café au lait!'), 'cafe\u0301 au lait!'), true, 'composed and decomposed')
 })
 
 t.test('passwords are never truncated', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2 })
   const prefix = 'p'.repeat(1000)
   const hash = await hasher.hash(`${prefix}-one`)
   t.equal(await hasher.verify(hash, `${prefix}-one`), true)
@@ -82,7 +82,7 @@ t.test('the default parameters are OWASP\'s: m=19456, t=2, p=1', async t => {
 })
 
 t.test('needsRehash', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2 })
   const current = await hasher.hash(PASSWORD)
   t.equal(hasher.needsRehash(current), false, 'made with the current parameters')
 
@@ -101,14 +101,14 @@ t.test('needsRehash', async t => {
 })
 
 t.test('verifyDummy spends a verification and always answers false', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2 })
   t.equal(await hasher.verifyDummy(PASSWORD), false)
   t.equal(await hasher.verifyDummy(''), false)
   t.equal(await hasher.verifyDummy('anything at all, any length'), false)
 })
 
 t.test('the queue is bounded: past concurrency + queueLimit, hashing is refused at once', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP, concurrency: 1, queueLimit: 1 })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2, concurrency: 1, queueLimit: 1 })
   t.equal(hasher.concurrency, 1)
   t.equal(hasher.queueLimit, 1)
   const running = hasher.hash(PASSWORD)
@@ -126,13 +126,13 @@ t.test('the queue is bounded: past concurrency + queueLimit, hashing is refused 
 })
 
 t.test('a queue limit of zero refuses anything past concurrency', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP, concurrency: 2, queueLimit: 0 })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2, concurrency: 2, queueLimit: 0 })
   const results = await Promise.allSettled([hasher.hash(PASSWORD), hasher.hash(PASSWORD), hasher.hash(PASSWORD)])
   t.same(results.map(result => result.status), ['fulfilled', 'fulfilled', 'rejected'])
 })
 
 t.test('a failing hash gives its slot back', async t => {
-  const hasher = new PasswordHasher({ argon2: CHEAP, concurrency: 1, queueLimit: 0 })
+  const hasher = new PasswordHasher({ argon2: CHEAP_ARGON2, concurrency: 1, queueLimit: 0 })
   await t.rejects(hasher.verify('not a PHC string', PASSWORD))
   t.equal(await hasher.verify(await hasher.hash(PASSWORD), PASSWORD), true)
 })

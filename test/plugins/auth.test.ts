@@ -5,13 +5,13 @@ import swagger from '@fastify/swagger'
 import { Redis } from 'ioredis'
 import oauth2Password, { type OAuth2PasswordOptions } from '../../plugins/auth.js'
 import { MemoryStore } from '../../store/index.js'
-import { addUser, PASSWORD } from '../helper.js'
+import { CHEAP_ARGON2, addUser, PASSWORD } from '../helper.js'
 
 const OPTIONS = {
   store: 'memory:',
   issuer: 'http://api.test',
   scopes: { 'orders:read': 'Read orders' },
-  argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+  argon2: CHEAP_ARGON2
 } satisfies OAuth2PasswordOptions
 
 const REALM = 'Bearer realm="http://api.test"'

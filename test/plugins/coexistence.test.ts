@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import formbody from '@fastify/formbody'
 import oauth2Password from '../../plugins/auth.js'
-import { addUser, PASSWORD } from '../helper.js'
+import { CHEAP_ARGON2, addUser, PASSWORD } from '../helper.js'
 
 // A host that signs tokens of its own with its own @fastify/jwt, registered before or after this
 // plugin: both start, the host's tokens verify with its secret, this plugin's with its keys, and
@@ -16,7 +16,7 @@ async function host (t: Test, order: 'host first' | 'plugin first'): Promise<Fas
   t.teardown(() => app.close())
   const hostJwt = async (): Promise<void> => { await app.register(fastifyJwt, { secret: HOST_SECRET }) }
   const plugin = async (): Promise<void> => {
-    await app.register(oauth2Password, { store: 'memory:', issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+    await app.register(oauth2Password, { store: 'memory:', issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: CHEAP_ARGON2 })
   }
   if (order === 'host first') { await hostJwt(); await plugin() } else { await plugin(); await hostJwt() }
   // The host's own form parsing, as common as its own @fastify/jwt.

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, PASSWORD, basic, claims, assertOAuthError } from '../helper.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { build, addUser, PASSWORD, basic, claims, assertOAuthError, cheapHasher } from '../helper.js'
 import { hashClientSecret } from '../../tokens/client-secrets.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -160,7 +159,7 @@ t.test('a client\'s scopes bound what its users get', async t => {
 t.test('a client secret hashed with argon2 by an earlier version still authenticates, and is stored as a digest after', async t => {
   const { app } = await build(t)
   await addUser(app.authStore, 'johndoe')
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const hasher = cheapHasher()
   await app.authStore.createClient({ id: 'legacy', secretHash: await hasher.hash(SECRET), scopes: ['me'], createdAt: Date.now() })
   assertOAuthError(t, await passwordGrant(app, { client_id: 'legacy', client_secret: 'wrong' }), 401, 'invalid_client')
   t.match((await app.authStore.findClient('legacy'))?.secretHash, /^\$argon2id\$/, 'a wrong secret changes nothing')

@@ -6,7 +6,7 @@ import oauth2Password from '../../plugins/auth.js'
 import { MemoryStore } from '../../store/index.js'
 import { DPOP_ALGORITHMS, accessTokenHash } from '../../tokens/dpop.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
-import { PASSWORD, addUser, assertOAuthError, basic, build, claims, createClient, login as bearerLogin, refreshTokenOf } from '../helper.js'
+import { CHEAP_ARGON2, PASSWORD, addUser, assertOAuthError, basic, build, claims, createClient, login as bearerLogin, refreshTokenOf } from '../helper.js'
 
 // Sender-constrained tokens (RFC 9449), end to end, with panva's `dpop` client library
 // making the keys and the proofs: the token request, the refresh and the protected calls. Hand-made
@@ -322,7 +322,7 @@ t.test('embedded under a prefix, a host\'s route takes DPoP with no code of its 
   const app = Fastify()
   t.teardown(() => app.close())
   const store = new MemoryStore()
-  await app.register(oauth2Password, { store, issuer: 'https://shop.example.com', scopes: { 'orders:read': 'Read orders' }, prefix: '/auth', argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await app.register(oauth2Password, { store, issuer: 'https://shop.example.com', scopes: { 'orders:read': 'Read orders' }, prefix: '/auth', argon2: CHEAP_ARGON2 })
   app.get('/orders', { preHandler: app.authenticate, config: { scopes: ['orders:read'] } }, async request => ({ owner: request.user.username }))
   await app.ready()
   await addUser(store, 'johndoe', { scopes: ['orders:read'] })

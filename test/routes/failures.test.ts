@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/index.js'
 import { loggerOptions } from '../../config/logger.js'
 import oauth2Password from '../../plugins/auth.js'
 import { MemoryStore, type Store } from '../../store/index.js'
-import { PASSWORD, TEST_ARGON2, addUser, assertOAuthError, basic, build, createClient, freePort, login, refresh, refreshTokenOf } from '../helper.js'
+import { CHEAP_ARGON2, PASSWORD, TEST_ARGON2, addUser, assertOAuthError, basic, build, createClient, freePort, login, refresh, refreshTokenOf } from '../helper.js'
 
 // A store that fails, as a database driver fails: its message names an address, a connection
 // string and a SQLSTATE, and it has a code of its own. Every endpoint answers 503 with Retry-After,
@@ -138,7 +138,7 @@ t.test('embedded: the host\'s protected routes answer 503 through Fastify\'s own
   const store = new MemoryStore()
   const host = Fastify()
   t.teardown(() => host.close())
-  await host.register(oauth2Password, { store, issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  await host.register(oauth2Password, { store, issuer: 'http://api.test', scopes: { 'orders:read': 'Read orders' }, argon2: CHEAP_ARGON2 })
   host.get('/orders', { preHandler: host.authenticate, config: { scopes: ['orders:read'] } }, async () => ({ orders: [] }))
   await addUser(store, 'shopper', { scopes: ['orders:read'] })
   const session = await login(host, 'shopper')

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Socket } from 'node:net'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import oauth2Password from '../../plugins/auth.js'
-import { build, addUser, PASSWORD } from '../helper.js'
+import { CHEAP_ARGON2, build, addUser, PASSWORD } from '../helper.js'
 
 const WRONG_PASSWORD = 'not the password of anyone here'
 const ADDRESS = '203.0.113.7'
@@ -221,7 +221,7 @@ t.test('the per-address limit holds under concurrency: 40 guesses across usernam
     store: 'memory:',
     issuer: 'http://api.test',
     scopes: {},
-    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+    argon2: CHEAP_ARGON2,
     // Room for every guess in the hashing queue, so that none is refused as saturation instead.
     hashing: { queueLimit: 100 },
     loginLimits: { address: 20 }

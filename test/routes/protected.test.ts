@@ -4,8 +4,7 @@ import t, { type Test } from 'tap'
 import { createSigner, type Algorithm } from 'fast-jwt'
 import { withLowS } from '../../tokens/access.js'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
-import { build, addUser, login, sign } from '../helper.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { build, addUser, login, sign, cheapHasher } from '../helper.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 import type { SigningKey } from '../../store/types.js'
 
@@ -190,7 +189,7 @@ t.test('invalid access tokens are 401 invalid_token, never 500 (docs/contract.md
   const { app } = await build(t)
   const key = await serverKey(app)
   const otherKey = generateSigningKey('ES256')
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const hasher = cheapHasher()
 
   /** A user of its own for each case, so that changing it spoils no other case. */
   async function fresh (): Promise<{ id: string, token: string, header: Json, payload: Json }> {
@@ -412,7 +411,7 @@ t.test('a restart keeps issued tokens valid (keys and users live in the store)',
 
 t.test('a user cached by authenticate is refused within one second of being disabled or of a password change', async t => {
   const { app } = await build(t)
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const hasher = cheapHasher()
   const changes = {
     disabled: async (id: string) => await app.authStore.updateUser(id, { disabled: true, revokeTokens: true }),
     'password changed': async (id: string) => await app.authStore.updateUser(id, { passwordHash: await hasher.hash('another password, long enough'), revokeTokens: true })

@@ -3,9 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import {
-  build, addUser, login, PASSWORD, token, refresh, me, claims, refreshTokenOf, assertOAuthError, assertInvalidToken, createClient
+  build, addUser, login, PASSWORD, token, refresh, me, claims, refreshTokenOf, assertOAuthError, assertInvalidToken, createClient, cheapHasher
 } from '../helper.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 
@@ -221,7 +220,7 @@ t.test('expiry', async t => {
 })
 
 t.test('a password change or disabling ends every login made before it', async t => {
-  const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+  const hasher = cheapHasher()
   const cases = [
     {
       name: 'password change',

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import oauth2Password from '../../plugins/auth.js'
-import { PASSWORD, addUser, assertOAuthError, build, login, refresh, refreshTokenOf, token } from '../helper.js'
+import { CHEAP_ARGON2, PASSWORD, addUser, assertOAuthError, build, login, refresh, refreshTokenOf, token } from '../helper.js'
 import { findTraces } from '../key-traces.js'
 import { POSTGRES_URL, freshSchema, withPostgres } from '../integration/helper.js'
 import { awayFromStepEdge, codeAt, secretOf, stepAt } from '../totp-codes.js'
@@ -347,7 +347,7 @@ t.test('embedded under a prefix, beside a host\'s own JSON route and error handl
   t.teardown(() => app.close())
   app.setErrorHandler((_error, _request, reply) => reply.code(418).send({ host: 'handler' }))
   await app.register(oauth2Password, {
-    store: 'memory:', issuer: 'https://auth.example.com', scopes: { read: 'Read' }, prefix: '/auth', argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+    store: 'memory:', issuer: 'https://auth.example.com', scopes: { read: 'Read' }, prefix: '/auth', argon2: CHEAP_ARGON2
   })
   app.post('/echo', async request => request.body)
   app.get('/boom', async () => { throw new Error('boom') })

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { TEST_ARGON2, freePort } from '../helper.js'
 
-// The compiled server, started as `npm start` starts it: these tests need `npm run build` first.
+// The compiled server, started as `npm start` starts it (dist/, rebuilt by test/before.ts when a source is newer).
 const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
 const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 const PASSWORD = 'correct horse battery staple'

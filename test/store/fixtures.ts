@@ -8,8 +8,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
-import { DuplicateUsernameError } from '../../store/index.js'
+import { DuplicateUsernameError, SqliteWorkerStore } from '../../store/index.js'
 import { PostgresStore } from '../../store/postgres.js'
+import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
+import { SqliteStore } from '../../store/sqlite.js'
+import { migrations as sqliteMigrations } from '../../store/sqlite-migrations.js'
 import type { RotationResult, SigningKey, Store } from '../../store/index.js'
 import { newClient, newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
 import type { Migration } from '../../store/sqlite-migrations.js'
@@ -231,7 +234,13 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
     const stored = await Promise.all(nexts.map(next => two.findRefreshToken(next)))
     t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
   })
+}
 
+/**
+ * The tests of stores in several processes racing on one database: a file of its own per backend,
+ * since each test starts six processes (which tap's parallel files then share the cores with).
+ */
+export function racingProcessTests (t: Test, backend: SharedBackend): void {
   t.test('processes opening a new database at the same moment apply the schema once and agree on one key', async t => {
     // Each process opens every database it is sent as soon as it reads its name, so that the processes race on each new one.
     const kids = ['p1', 'p2', 'p3', 'p4', 'p5', 'p6']
@@ -361,4 +370,29 @@ export async function openAtOnce (t: Teardown, count: number, url: string, schem
   for (const store of stores) t.teardown(() => store.close())
   for (const result of settled) if (result.status === 'rejected') throw result.reason
   return stores
+}
+
+/** SqliteStore on files of the temporary directory, which go with it. */
+export const sqliteBackend: SharedBackend = {
+  newLocation: () => newFile(),
+  open: async file => new SqliteStore(file),
+  openInWorker: 'new SqliteStore(location)',
+  readMigrations: async file => readSqliteMigrations(file),
+  migrations: sqliteMigrations
+}
+
+export const sqliteWorkerBackend: SharedBackend = {
+  newLocation: () => newFile(),
+  open: async file => await SqliteWorkerStore.open(file),
+  openInWorker: 'await SqliteWorkerStore.open(location)',
+  readMigrations: async file => readSqliteMigrations(file),
+  migrations: sqliteMigrations
+}
+
+export const postgresBackend: SharedBackend = {
+  newLocation: newSchema,
+  open: async schema => await PostgresStore.open(postgresUrl, { schema }),
+  openInWorker: 'await PostgresStore.open(process.env.TEST_POSTGRES_URL, { schema: location })',
+  readMigrations: readPostgresMigrations,
+  migrations: postgresMigrations
 }

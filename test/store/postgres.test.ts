@@ -2,30 +2,16 @@ import pg from 'pg'
 import { migrations as postgresMigrations } from '../../store/postgres-migrations.js'
 import t from 'tap'
 import { PostgresStore } from '../../store/postgres.js'
-import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, skipPostgres, withQuery } from './fixtures.js'
+import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, postgresBackend, skipPostgres, withQuery } from './fixtures.js'
 import { newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('PostgresStore', { skip: skipPostgres }, async t => {
   storeContract(t, async t => await PostgresStore.open(postgresUrl, { schema: newSchema(t) }))
 })
-// As for SQLite: a schema that is migrated already.
-t.test('PostgresStore, reopened', { skip: skipPostgres }, async t => {
-  storeContract(t, async t => {
-    const schema = newSchema(t)
-    await (await PostgresStore.open(postgresUrl, { schema })).close()
-    return await PostgresStore.open(postgresUrl, { schema })
-  })
-})
 
 t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
-  sharedBackendTests(t, {
-    newLocation: newSchema,
-    open: async schema => await PostgresStore.open(postgresUrl, { schema }),
-    openInWorker: 'await PostgresStore.open(process.env.TEST_POSTGRES_URL, { schema: location })',
-    readMigrations: readPostgresMigrations,
-    migrations: postgresMigrations
-  })
+  sharedBackendTests(t, postgresBackend)
 
   t.test('stores opened at the same instant on a new schema apply the migrations once and agree on one key', async t => {
     for (let round = 1; round <= 5; round++) {

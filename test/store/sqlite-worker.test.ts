@@ -1,28 +1,14 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
-import { migrations } from '../../store/sqlite-migrations.js'
 import { SqliteWorkerStore } from '../../store/index.js'
-import { newFile, readSqliteMigrations, sharedBackendTests, startWorkers, tmp } from './fixtures.js'
+import { newFile, sharedBackendTests, sqliteWorkerBackend, startWorkers, tmp } from './fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('SqliteWorkerStore', async t => { storeContract(t, async () => await SqliteWorkerStore.open(newFile())) })
-t.test('SqliteWorkerStore, reopened', async t => {
-  storeContract(t, async () => {
-    const file = newFile()
-    await (await SqliteWorkerStore.open(file)).close()
-    return await SqliteWorkerStore.open(file)
-  })
-})
 
 t.test('SqliteWorkerStore on a file', async t => {
-  sharedBackendTests(t, {
-    newLocation: () => newFile(),
-    open: async file => await SqliteWorkerStore.open(file),
-    openInWorker: 'await SqliteWorkerStore.open(location)',
-    readMigrations: async file => readSqliteMigrations(file),
-    migrations
-  })
+  sharedBackendTests(t, sqliteWorkerBackend)
 
   t.test('a database that cannot be opened rejects with the reason, and leaves no thread behind', async t => {
     const file = path.join(tmp, 'a-file')

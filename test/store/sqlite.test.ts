@@ -4,7 +4,7 @@ import Database from 'better-sqlite3'
 import { migrations } from '../../store/sqlite-migrations.js'
 import t from 'tap'
 import { SqliteStore } from '../../store/sqlite.js'
-import { checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newFile, readSqliteMigrations, sharedBackendTests } from './fixtures.js'
+import { checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newFile, readSqliteMigrations, sharedBackendTests, sqliteBackend } from './fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('SqliteStore', async t => { storeContract(t, async () => new SqliteStore(newFile())) })
@@ -18,14 +18,7 @@ t.test('SqliteStore, reopened', async t => {
 })
 
 t.test('SqliteStore on a file', async t => {
-  sharedBackendTests(t, {
-    // The files go with the temporary directory.
-    newLocation: () => newFile(),
-    open: async file => new SqliteStore(file),
-    openInWorker: 'new SqliteStore(location)',
-    readMigrations: async file => readSqliteMigrations(file),
-    migrations
-  })
+  sharedBackendTests(t, sqliteBackend)
 
   t.test('creates the directory, uses WAL, and applies each migration once across reopenings', async t => {
     const file = newFile()

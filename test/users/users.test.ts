@@ -1,18 +1,17 @@
 import t, { type Test } from 'tap'
-import { PasswordHasher } from '../../passwords/hasher.js'
 import { MemoryStore, type Store } from '../../store/index.js'
 import { createUsers, type Users } from '../../users/users.js'
 import { KeyEncryption } from '../../tokens/key-encryption.js'
 import { codeAt, stepAt } from '../totp-codes.js'
+import { CHEAP_ARGON2, cheapHasher } from '../argon2.js'
 
 const PASSWORD = 'correct horse battery staple'
 const NEW_PASSWORD = 'a brand new passphrase, please'
-const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
-const hasher = new PasswordHasher({ argon2: CHEAP })
+const hasher = cheapHasher()
 
 function setup (): { store: Store, users: Users } {
   const store = new MemoryStore()
-  return { store, users: createUsers({ store, argon2: CHEAP }) }
+  return { store, users: createUsers({ store, argon2: CHEAP_ARGON2 }) }
 }
 
 /** The error a call rejects with; fails the test when it resolves. */
@@ -143,9 +142,9 @@ t.test('list orders users by username and shows no hash', async t => {
 
 t.test('passwordMinLength is 15 by default, can be raised, and is checked', async t => {
   const store = new MemoryStore()
-  const strict = createUsers({ store, argon2: CHEAP, passwordMinLength: 40 })
+  const strict = createUsers({ store, argon2: CHEAP_ARGON2, passwordMinLength: 40 })
   t.match((await refusal(t, strict.create({ username: 'alice', password: PASSWORD }))).message, 'at least 40 characters')
-  const lax = createUsers({ store, argon2: CHEAP, passwordMinLength: 8 })
+  const lax = createUsers({ store, argon2: CHEAP_ARGON2, passwordMinLength: 8 })
   await t.resolves(lax.create({ username: 'alice', password: '8 chars!' }))
   for (const passwordMinLength of [7, 1025, 15.5]) {
     t.throws(() => createUsers({ store, passwordMinLength }), { name: 'RangeError', message: /option "passwordMinLength" must be an integer from 8 to 1024/ })
@@ -161,7 +160,7 @@ t.test('argon2 parameters below the least the plugin accepts are refused, naming
 
 t.test('TOTP: an operator\'s enrollment is active at once, with its URI and ten recovery codes; disableTotp removes it', async t => {
   const store = new MemoryStore()
-  const users = createUsers({ store, argon2: CHEAP, issuer: 'https://auth.example.com' })
+  const users = createUsers({ store, argon2: CHEAP_ARGON2, issuer: 'https://auth.example.com' })
   const alice = await users.create({ username: 'alice', password: PASSWORD })
   const before = Date.now()
   const { secret, uri, recoveryCodes } = await users.enrollTotp('ALICE')
@@ -205,7 +204,7 @@ t.test('TOTP: a user\'s enrollment waits for a first code of its secret', async 
 t.test('TOTP: secrets are stored encrypted with signingKeySecret, which is checked without being echoed', async t => {
   const store = new MemoryStore()
   const secretValue = 'a signing key secret of 32 chars or more'
-  const users = createUsers({ store, argon2: CHEAP, signingKeySecret: secretValue })
+  const users = createUsers({ store, argon2: CHEAP_ARGON2, signingKeySecret: secretValue })
   const alice = await users.create({ username: 'alice', password: PASSWORD })
   const { secret } = await users.enrollTotp('alice')
   const stored = (await store.findTotpEnrollment(alice.id))?.secret ?? ''
