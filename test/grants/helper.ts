@@ -2,7 +2,7 @@ import type { Test } from 'tap'
 import { createVerifier } from 'fast-jwt'
 import { MemoryStore } from '../../store/index.js'
 import type { Client } from '../../store/types.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { cheapHasher } from '../argon2.js'
 import { MemoryCounter } from '../../limits/counter.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from '../../limits/login.js'
 import { AccessTokenIssuer } from '../../tokens/access.js'
@@ -21,7 +21,6 @@ import type { GrantRequest, Lifetimes, Logger } from '../../grants/grant.js'
 export const ISSUER = 'https://auth.example.test'
 export const PASSWORD = 'correct horse battery staple'
 /** Cheap argon2id parameters: tests exercise the flow, not the cost. */
-export const CHEAP = { memoryCost: 1024, timeCost: 1, parallelism: 1 }
 export const CATALOGUE = { me: 'Read information about the current user', items: 'Read items' }
 export const LIFETIMES: Lifetimes = { accessToken: 900, refreshToken: 3600, refreshFamily: 86_400, reuseGrace: 10 }
 
@@ -73,7 +72,7 @@ export function grantServices (
   const lifetimes = { ...LIFETIMES, ...options.lifetimes }
   const services = {
     store,
-    hasher: new PasswordHasher({ argon2: CHEAP }),
+    hasher: cheapHasher(),
     accessTokens: new AccessTokenIssuer({ issuer: ISSUER, audience: ISSUER, ttl: lifetimes.accessToken, keys: () => ring }),
     limiter: new LoginLimiter(failures, trust, { ...DEFAULT_LOGIN_LIMITS, ...options.limits }),
     revocations: new RevocationList(store, { accessTokenTtl: lifetimes.accessToken, onUserChange: () => {}, onUsersUnknown: () => {} }),

@@ -1,13 +1,14 @@
 import t from 'tap'
 import { PasswordHasher } from '../../passwords/hasher.js'
+import { CHEAP_ARGON2, cheapHasher } from '../argon2.js'
 import type { Store, User } from '../../store/types.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { BAD_CREDENTIALS, passwordGrant, type PasswordGrantParams } from '../../grants/password.js'
 import { CODE_REQUIRED, WRONG_CODE } from '../../grants/second-factor.js'
 import { codeAt, stepAt } from '../totp-codes.js'
-import { CHEAP, LIFETIMES, PASSWORD, accessClaims, backend, firstParty, grantServices } from './helper.js'
+import { LIFETIMES, PASSWORD, accessClaims, backend, firstParty, grantServices } from './helper.js'
 
-const hasher = new PasswordHasher({ argon2: CHEAP })
+const hasher = cheapHasher()
 const passwordHash = await hasher.hash(PASSWORD)
 
 async function addUser (store: Store, username: string, fields: { scopes?: string[], email?: string } = {}): Promise<User> {
@@ -183,7 +184,7 @@ t.test('a DPoP key binds the access token, and the refresh token of a public cli
 
 t.test('a hash made with other parameters is replaced on login; a failed replacement does not stop the login', async t => {
   const { services, request, lines } = grantServices(t)
-  const older = await new PasswordHasher({ argon2: { ...CHEAP, timeCost: 2 } }).hash(PASSWORD)
+  const older = await new PasswordHasher({ argon2: { ...CHEAP_ARGON2, timeCost: 2 } }).hash(PASSWORD)
   const alice = await services.store.createUser({ username: 'alice', scopes: ['me'], passwordHash: older })
   const bob = await services.store.createUser({ username: 'bob', scopes: ['me'], passwordHash: older })
 

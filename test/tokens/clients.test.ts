@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { MemoryStore } from '../../store/index.js'
-import { PasswordHasher } from '../../passwords/hasher.js'
+import { cheapHasher } from '../argon2.js'
 import { MemoryCounter } from '../../limits/counter.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../../limits/login.js'
 import { hashClientSecret } from '../../tokens/client-secrets.js'
@@ -8,7 +8,7 @@ import { CLIENT_AUTHENTICATION_FAILED, FIRST_PARTY, authenticateClient, clientCr
 
 const SECRET = 's'.repeat(32)
 const CATALOGUE = { me: 'Me', items: 'Items' }
-const hasher = new PasswordHasher({ argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 } })
+const hasher = cheapHasher()
 
 const basic = (value: string): string => `Basic ${Buffer.from(value).toString('base64')}`
 
