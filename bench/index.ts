@@ -38,14 +38,21 @@ interface Profile {
   /** Seconds at most spent signing tokens for the cold run (RS256 signs slowly). */
   mintBudget: number
   argon2: Argon2Parameters
+  /**
+   * Whether the GET comparisons and the cold run pin the servers and the load generator to cores of
+   * their own. Not in the smoke profile: on a machine busy with other work (the test suite's other
+   * files) a pinned process cannot move to the core that is free, and a few seconds of work took
+   * minutes.
+   */
+  pin: boolean
 }
 
 /** Refresh tokens made for each store's refresh scenario: more than the run can spend at the rates seen. */
 const REFRESH_TOKENS: Record<Profile['name'], number> = { full: 40_000, quick: 8000, smoke: 200 }
 
 const PROFILES: Record<Profile['name'], Profile> = {
-  full: { name: 'full', duration: 15, warmup: 2, rounds: 15, overload: 5, timingSamples: 20, mintBudget: 6, argon2: OWASP_ARGON2 },
-  quick: { name: 'quick', duration: 3, warmup: 1, rounds: 3, overload: 2, timingSamples: 10, mintBudget: 3, argon2: OWASP_ARGON2 },
+  full: { name: 'full', duration: 15, warmup: 2, rounds: 15, overload: 5, timingSamples: 20, mintBudget: 6, argon2: OWASP_ARGON2, pin: true },
+  quick: { name: 'quick', duration: 3, warmup: 1, rounds: 3, overload: 2, timingSamples: 10, mintBudget: 3, argon2: OWASP_ARGON2, pin: true },
   // Keeps the script working in the test suite: every step runs, nothing it measures means anything.
   smoke: {
     name: 'smoke',
@@ -55,7 +62,8 @@ const PROFILES: Record<Profile['name'], Profile> = {
     overload: 0.5,
     timingSamples: 2,
     mintBudget: 0.5,
-    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 }
+    argon2: { memoryCost: 1024, timeCost: 1, parallelism: 1 },
+    pin: false
   }
 }
 
@@ -168,8 +176,8 @@ const ALL_CORES = `0-${os.cpus().length - 1}`
  * so that neither takes the other's core; afterwards every core for everyone again, since password
  * hashing is meant to run beside the event loop.
  */
-async function pinned<T> (servers: readonly Server[], work: () => Promise<T>): Promise<{ result: T, pinned: boolean }> {
-  const done = os.cpus().length > 1 && servers.every(server => pin(server.pid, '0')) && pin(process.pid, '1')
+async function pinned<T> (profile: Profile, servers: readonly Server[], work: () => Promise<T>): Promise<{ result: T, pinned: boolean }> {
+  const done = profile.pin && os.cpus().length > 1 && servers.every(server => pin(server.pid, '0')) && pin(process.pid, '1')
   try {
     return { result: await work(), pinned: done }
   } finally {
@@ -418,7 +426,7 @@ async function againstFastify (bench: Bench, bare: Server, plugin: Server): Prom
     getRun(`${plugin.url}/open`)
   ]
   const urls = [bench.url, bare.url, plugin.url, plugin.url]
-  const { result, pinned: done } = await pinned([{ url: bench.url, pid: bench.pid, stop: async () => {} }, bare, plugin], async () => {
+  const { result, pinned: done } = await pinned(bench.profile, [{ url: bench.url, pid: bench.pid, stop: async () => {} }, bare, plugin], async () => {
     if (bench.profile.warmup > 0) for (const run of runs) await run(bench.profile.warmup)
     const [standalone, bareRun] = await alternate(bench, runs.slice(0, 2), urls.slice(0, 2)) as [Measured, Measured]
     const [guarded, open] = await alternate(bench, runs.slice(2), urls.slice(2)) as [Measured, Measured]
@@ -733,7 +741,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
     note('GET /users/me against bare Fastify; the plugin\'s route with and without authenticate')
     const fastify = await againstFastify(bench, bare, plugin)
     note('cold GET /status, and raw signature checks in this process')
-    const coldRun = (await pinned([server], async () => await cold(bench, warm.result.rps))).result
+    const coldRun = (await pinned(profile, [server], async () => await cold(bench, warm.result.rps))).result
     const verifications = rawVerifications(bench.mint(), fixture.keys.signing, Math.min(profile.duration, 5))
     note('refresh grants, each token used once')
     const refreshRuns = [refreshRun(url, sqliteRefreshTokens)]
@@ -945,7 +953,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       `- Connections: ${CONNECTIONS} on GET routes, ${LOGIN_CONNECTIONS} for logins, ${FLOOD_CONNECTIONS} in the flood, ${OVERLOAD_CONNECTIONS} in the overload; ` +
         `the probe sends ${PROBE_RATE} req/s, at most ${PROBE_IN_FLIGHT} at once. Timing: ${profile.timingSamples} logins of each kind.`,
       `- argon2id memoryCost ${a.memoryCost} KiB, timeCost ${a.timeCost}, parallelism ${a.parallelism}; hashing concurrency ${HASHING.concurrency}, queue ${HASHING.queueLimit}.`,
-      `- GET comparisons and the cold run: ${fastify.pinned ? 'servers pinned to core 0, autocannon to core 1 (taskset)' : 'not pinned (no taskset, or one core)'}; bare Fastify and the plugin's app each in a process of their own; raw checks ${Math.min(profile.duration, 5)} s on this process's thread.`,
+      `- GET comparisons and the cold run: ${fastify.pinned ? 'servers pinned to core 0, autocannon to core 1 (taskset)' : `not pinned (${profile.pin ? 'no taskset, or one core' : `the ${profile.name} profile`})`}; bare Fastify and the plugin's app each in a process of their own; raw checks ${Math.min(profile.duration, 5)} s on this process's thread.`,
       `- Refreshes: ${REFRESH_TOKENS[profile.name]} distinct refresh tokens per store${postgresRefresh === undefined ? '' : ', SQLite and PostgreSQL alternating'}.`,
       `- Node ${process.version}, Fastify ${fastifyVersion()}, ${parameters.platform}, ${cpus.length} × ${parameters.cpuModel}, load average ${loadAverage.toFixed(2)} at start; ${parameters.totalSeconds} s in all.`,
       ...[...bench.warnings].map(([warning, count]) => `- WARNING ${warning}${count > 1 ? ` (${count} times)` : ''}`)

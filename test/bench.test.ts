@@ -7,6 +7,9 @@ import t from 'tap'
 // argon2). These are benchmarks, not tests: nothing here asserts how fast anything is.
 const BENCH = fileURLToPath(new URL('../dist/bench/index.js', import.meta.url))
 
+/** Three quarters of tap's timeout: the smoke run takes 10 to 30 s on a loaded machine, and a run that hangs is stopped before tap's timeout hides where. */
+const DEADLINE = 90_000
+
 const RATIOS = ['standalone_vs_bare_ratio', 'plugin_protected_ratio', 'cold_vs_verify_ratio', 'protected_warm_ratio', 'protected_dpop_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
 
 t.test('npm run bench -- --smoke --json ends with one JSON object of figures', async t => {
@@ -19,7 +22,11 @@ t.test('npm run bench -- --smoke --json ends with one JSON object of figures', a
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk })
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk })
-  const [code] = await once(child, 'close') as [number | null]
+  // A run that hangs says in which scenario: its last line on stderr.
+  const deadline = setTimeout(() => child.kill('SIGKILL'), DEADLINE)
+  const [code, signal] = await once(child, 'close') as [number | null, NodeJS.Signals | null]
+  clearTimeout(deadline)
+  t.equal(signal, null, `ends within ${DEADLINE / 1000} s`, { stderr: stderr.split('\n').slice(-5).join('\n') })
   t.equal(code, 0, 'exits with 0', { stderr })
 
   const lines = stdout.trimEnd().split('\n')
