@@ -21,12 +21,6 @@ export interface RefreshGrantServices {
 /** The parameters of the token request that the refresh grant reads. */
 export type RefreshGrantParams = Pick<TokenRequest, 'refresh_token' | 'scope'>
 
-/** Ends a login: its refresh tokens in the store, and its access tokens here at once and on every instance at its next poll. */
-async function revokeFamily ({ store, revocations }: RefreshGrantServices, familyId: string, now: number): Promise<void> {
-  await store.revokeRefreshFamily(familyId, now)
-  revocations.revokeFamily(familyId, now)
-}
-
 /**
  * The refresh token grant (RFC 6749 §6) for `client`, authenticated already: spends the refresh
  * token and answers with its successor and a new access token, bound to the DPoP key `jkt` if there
@@ -58,7 +52,7 @@ export async function refreshGrant (
   const user = await store.findUserById(family.userId)
   if (user === null || user.disabled || user.tokenVersion !== family.tokenVersion) {
     // A password change or disabling ends every login made before it.
-    await revokeFamily(services, family.id, Date.now())
+    await services.revocations.revokeFamily(family.id, Date.now())
     throw invalidGrant(BAD_REFRESH_TOKEN)
   }
 
@@ -68,7 +62,7 @@ export async function refreshGrant (
   if (result.outcome === 'spent') {
     // RFC 9700 §4.14.2: a spent token coming back is theft, unless it is a second tab racing the first.
     if (now - result.spentAt > lifetimes.reuseGrace * 1000) {
-      await revokeFamily(services, family.id, now)
+      await services.revocations.revokeFamily(family.id, now)
       request.log.warn({ audit: 'refresh_reuse', familyId: family.id, userId: family.userId, clientAddress: request.ip }, 'spent refresh token reused: family revoked')
     }
     throw invalidGrant(BAD_REFRESH_TOKEN)

@@ -39,12 +39,23 @@ export class RevocationList {
     return this.#accessTokens.has(claims.jti) || (claims.sid !== undefined && this.#families.has(claims.sid))
   }
 
-  /** Records here at once what was just written to the store. */
-  revokeAccessToken (jti: string, expiresAt: number): void {
+  /** Revokes an access token expiring at `expiresAt` (epoch ms): in the store, for every instance at its next poll, and here at once. */
+  async revokeAccessToken (jti: string, expiresAt: number, now = Date.now()): Promise<void> {
+    await this.store.revokeAccessToken(jti, expiresAt, now)
+    this.#recordAccessToken(jti, expiresAt)
+  }
+
+  /** Ends a login: its refresh tokens in the store, and its access tokens here at once and on every instance at its next poll. */
+  async revokeFamily (familyId: string, now = Date.now()): Promise<void> {
+    await this.store.revokeRefreshFamily(familyId, now)
+    this.#recordFamily(familyId, now)
+  }
+
+  #recordAccessToken (jti: string, expiresAt: number): void {
     this.#accessTokens.set(jti, Math.max(expiresAt, this.#accessTokens.get(jti) ?? 0))
   }
 
-  revokeFamily (familyId: string, at: number): void {
+  #recordFamily (familyId: string, at: number): void {
     this.#families.set(familyId, at + this.#lifetime())
   }
 
@@ -71,10 +82,10 @@ export class RevocationList {
   #apply (revocation: Revocation): void {
     switch (revocation.kind) {
       case 'access_token':
-        this.revokeAccessToken(revocation.id, revocation.expiresAt ?? revocation.at + this.#lifetime())
+        this.#recordAccessToken(revocation.id, revocation.expiresAt ?? revocation.at + this.#lifetime())
         break
       case 'refresh_family':
-        this.revokeFamily(revocation.id, revocation.at)
+        this.#recordFamily(revocation.id, revocation.at)
         break
       case 'user':
         if (this.#userChanges.get(revocation.id) === revocation.at) break

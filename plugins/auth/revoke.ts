@@ -39,15 +39,13 @@ const revoke: FastifyPluginAsyncTypebox<EndpointOptions> = async (fastify, optio
     if (found !== null) {
       if (found.family.clientId === client.id) {
         // RFC 7009 §2.1: the access tokens of the login end with it.
-        await store.revokeRefreshFamily(found.family.id, now)
-        revocations.revokeFamily(found.family.id, now)
+        await revocations.revokeFamily(found.family.id, now)
       }
       return {}
     }
     const claims = verifier.claimsOf(token, now)
     if (claims !== null && claims.client_id === client.id) {
-      await store.revokeAccessToken(claims.jti, claims.exp * 1000, now)
-      revocations.revokeAccessToken(claims.jti, claims.exp * 1000)
+      await revocations.revokeAccessToken(claims.jti, claims.exp * 1000, now)
     }
     return {}
   })

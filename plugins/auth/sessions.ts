@@ -11,11 +11,6 @@ import { ACCOUNT_BODY_LIMIT, BEARER_REFUSALS, accountAudit, type AccountOptions 
 const sessions: FastifyPluginAsyncTypebox<AccountOptions> = async (fastify, options) => {
   const { store, revocations } = options
 
-  async function endSession (familyId: string, now: number): Promise<void> {
-    await store.revokeRefreshFamily(familyId, now)
-    revocations.revokeFamily(familyId, now)
-  }
-
   fastify.get('/sessions', {
     preHandler: fastify.authenticate,
     schema: {
@@ -51,7 +46,7 @@ const sessions: FastifyPluginAsyncTypebox<AccountOptions> = async (fastify, opti
     // Looked up among the user's own, so that another user's login is not found, as an unknown one.
     const session = (await store.listSessions(request.user.id, now)).find(candidate => candidate.id === request.params.id)
     if (session === undefined) throw new AccountError('not_found', 'The user has no live login of this id', 404)
-    await endSession(session.id, now)
+    await revocations.revokeFamily(session.id, now)
     accountAudit(request, 'session_ended', { userId: request.user.id, sessionId: session.id, clientId: session.clientId })
     return await reply.code(204).send(null)
   })
@@ -77,12 +72,11 @@ const sessions: FastifyPluginAsyncTypebox<AccountOptions> = async (fastify, opti
       options.userChanged(userId)
       accountAudit(request, 'logged_out_everywhere', { userId })
     } else if (sessionId !== null) {
-      await endSession(sessionId, now)
+      await revocations.revokeFamily(sessionId, now)
       accountAudit(request, 'session_ended', { userId, sessionId, clientId })
     } else {
       // A token issued before logins were bound to their family ends on its own.
-      await store.revokeAccessToken(tokenId, expiresAt * 1000, now)
-      revocations.revokeAccessToken(tokenId, expiresAt * 1000)
+      await revocations.revokeAccessToken(tokenId, expiresAt * 1000, now)
       accountAudit(request, 'session_ended', { userId, clientId })
     }
     return await reply.code(204).send(null)

@@ -44,12 +44,15 @@ t.test('poll applies what was recorded since, once per change of a user, and for
   t.notOk(list.isRevoked({ jti: 'soon' }), 'an expired token is forgotten')
 })
 
-t.test('what is revoked here is known here at once', async t => {
-  const { list } = await setup(t)
-  list.revokeAccessToken('j', Date.now() + 60_000)
-  list.revokeFamily('f', Date.now())
+t.test('what is revoked here is known here at once, and written to the store for the other instances', async t => {
+  const { list, store } = await setup(t)
+  const alice = await store.createUser({ username: 'alice', scopes: [], passwordHash: 'x' })
+  await store.createRefreshFamily({ id: 'f', userId: alice.id, clientId: 'c', scopes: [], tokenVersion: 0, createdAt: 0, expiresAt: Date.now() + 1e6 }, { hash: 'h', createdAt: 0, expiresAt: Date.now() + 1e6 })
+  await list.revokeAccessToken('j', Date.now() + 60_000)
+  await list.revokeFamily('f')
   t.ok(list.isRevoked({ jti: 'j' }))
   t.ok(list.isRevoked({ jti: 'k', sid: 'f' }))
+  t.strictSame((await store.revocationsSince(0)).map(({ kind, id }) => `${kind} ${id}`).sort(), ['access_token j', 'refresh_family f'])
 })
 
 t.test('after a gap longer than the store keeps changes of users, every user is to be read again', async t => {
