@@ -374,7 +374,7 @@ async function oauth2Password (fastify: FastifyInstance, options: OAuth2Password
     route.preHandler = preHandlers.map(handler => handler === fastify.authenticate ? authenticateRoute : handler)
     route.schema = {
       ...route.schema,
-      security: [{ [SECURITY_SCHEME]: route.config?.scopes ?? [] }],
+      security: [{ [SECURITY_SCHEME]: required }],
       response: { ...BearerErrorResponses, ...route.schema?.response as object | undefined }
     }
   })
