@@ -1,8 +1,8 @@
 import type { TokenRequest, TokenResponse } from '../schemas/oauth.js'
-import type { Client, Store } from '../store/types.js'
+import type { Client, RefreshFamily, Store, UnmetTerm } from '../store/types.js'
 import type { AccessTokenIssuer } from '../tokens/access.js'
 import type { RevocationList } from '../tokens/revocations.js'
-import { invalidGrant, invalidRequest, invalidScope } from '../tokens/errors.js'
+import { invalidGrant, invalidRequest, invalidScope, type OAuthError } from '../tokens/errors.js'
 import { parseScope } from '../tokens/scopes.js'
 import { hashRefreshToken, newRefreshToken } from '../tokens/refresh.js'
 import { tokenResponse, type GrantRequest, type Lifetimes } from './grant.js'
@@ -36,40 +36,50 @@ export async function refreshGrant (
   const { store, lifetimes } = services
   if (params.refresh_token === undefined || params.refresh_token === '') throw invalidRequest('Missing parameter: refresh_token')
   const requested = parseScope(params.scope)
-  const hash = hashRefreshToken(params.refresh_token)
-  const found = await store.findRefreshToken(hash)
-  // RFC 6749 §6: a refresh token is bound to the client it was issued to.
-  if (found === null || found.family.clientId !== client.id) throw invalidGrant(BAD_REFRESH_TOKEN)
-  const { family } = found
-  // RFC 9449 §5: a refresh token bound to a key is refused without a proof of that key; nothing is spent.
-  if (family.jkt !== null && family.jkt !== jkt) {
-    throw invalidGrant(jkt === null ? 'The refresh token is bound to a DPoP key: send a DPoP proof' : 'The refresh token is bound to another DPoP key')
-  }
-  // RFC 6749 §6: a refresh may narrow the scope, never widen it; checked before the token is spent.
-  const beyond = requested.filter(scope => !family.scopes.includes(scope))
-  if (beyond.length > 0) throw invalidScope(`Scope not granted to this login: ${beyond.join(' ')}`)
-
-  const user = await store.findUserById(family.userId)
-  if (user === null || user.disabled || user.tokenVersion !== family.tokenVersion) {
-    // A password change or disabling ends every login made before it.
-    await services.revocations.revokeFamily(family.id, Date.now())
-    throw invalidGrant(BAD_REFRESH_TOKEN)
-  }
-
   const now = Date.now()
   const next = newRefreshToken()
-  const result = await store.rotateRefreshToken(hash, { hash: next.hash, createdAt: now, expiresAt: now + lifetimes.refreshToken * 1000 }, now)
+  // One store call reads the token, its family and its user, checks the terms and rotates.
+  const result = await store.rotateRefreshToken(
+    hashRefreshToken(params.refresh_token),
+    { hash: next.hash, createdAt: now, expiresAt: now + lifetimes.refreshToken * 1000 },
+    now,
+    { clientId: client.id, jkt, scopes: requested }
+  )
+  if (result.outcome === 'refused') throw await refusal(services, result.family, result.unmet, requested, jkt)
   if (result.outcome === 'spent') {
     // RFC 9700 §4.14.2: a spent token coming back is theft, unless it is a second tab racing the first.
     if (now - result.spentAt > lifetimes.reuseGrace * 1000) {
-      await services.revocations.revokeFamily(family.id, now)
-      request.log.warn({ audit: 'refresh_reuse', familyId: family.id, userId: family.userId, clientAddress: request.ip }, 'spent refresh token reused: family revoked')
+      await services.revocations.revokeFamily(result.family.id, now)
+      request.log.warn({ audit: 'refresh_reuse', familyId: result.family.id, userId: result.family.userId, clientAddress: request.ip }, 'spent refresh token reused: family revoked')
     }
     throw invalidGrant(BAD_REFRESH_TOKEN)
   }
   if (result.outcome === 'invalid') throw invalidGrant(BAD_REFRESH_TOKEN)
+  const { family, user } = result
   // The user may have lost a scope since the login: the refresh grants no more than they have now.
   const current = family.scopes.filter(scope => user.scopes.includes(scope) && client.scopes.includes(scope))
   const granted = requested.length > 0 ? requested.filter(scope => current.includes(scope)) : current
   return tokenResponse(services, user, client, family.id, granted, next.value, jkt)
+}
+
+/** The error for a refresh whose family fails a term; nothing was spent. */
+async function refusal (
+  services: RefreshGrantServices,
+  family: RefreshFamily,
+  unmet: UnmetTerm,
+  requested: readonly string[],
+  jkt: string | null
+): Promise<OAuthError> {
+  switch (unmet) {
+    // RFC 6749 §6: a refresh token is bound to the client it was issued to.
+    case 'client': return invalidGrant(BAD_REFRESH_TOKEN)
+    // RFC 9449 §5: a refresh token bound to a key is refused without a proof of that key.
+    case 'key': return invalidGrant(jkt === null ? 'The refresh token is bound to a DPoP key: send a DPoP proof' : 'The refresh token is bound to another DPoP key')
+    // RFC 6749 §6: a refresh may narrow the scope, never widen it.
+    case 'scope': return invalidScope(`Scope not granted to this login: ${requested.filter(scope => !family.scopes.includes(scope)).join(' ')}`)
+    case 'user':
+      // A password change or disabling ends every login made before it.
+      await services.revocations.revokeFamily(family.id, Date.now())
+      return invalidGrant(BAD_REFRESH_TOKEN)
+  }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
+import { unmetTerm } from './rotation.js'
 import type {
   Client,
   NewRefreshFamily,
@@ -11,6 +12,7 @@ import type {
   RefreshToken,
   Revocation,
   RotationResult,
+  RotationTerms,
   Session,
   SigningKey,
   Store,
@@ -187,12 +189,15 @@ export class MemoryStore implements Store {
     this.#refreshTokens.set(first.hash, newRefreshToken(first, created))
   }
 
-  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
+  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number, terms: RotationTerms): Promise<RotationResult> {
     this.#assertOpen()
     // Nothing below awaits, so no other call runs between the checks and the writes: that is the atomicity.
     const token = this.#refreshTokens.get(hash)
     if (token === undefined) return { outcome: 'invalid' }
     const family = this.#refreshFamilies.get(token.familyId)!
+    const user = this.#users.get(family.userId) ?? null
+    const unmet = unmetTerm(family, user, terms)
+    if (unmet !== null) return { outcome: 'refused', family: copyRefreshFamily(family), unmet }
     if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
     // Before the expiry check, so that reuse of a spent token is reported however old it is.
     if (token.spentAt !== null) return { outcome: 'spent', family: copyRefreshFamily(family), spentAt: token.spentAt }
@@ -201,7 +206,7 @@ export class MemoryStore implements Store {
     token.spentAt = now
     this.#lastUsed.set(family.id, now)
     this.#refreshTokens.set(next.hash, newRefreshToken(next, family))
-    return { outcome: 'rotated', family: copyRefreshFamily(family) }
+    return { outcome: 'rotated', family: copyRefreshFamily(family), user: copyUser(user!) }
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {

@@ -6,6 +6,7 @@ import {
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { StoreUnavailableError } from './errors.js'
+import { unmetTerm } from './rotation.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
@@ -18,6 +19,7 @@ import type {
   RefreshToken,
   Revocation,
   RotationResult,
+  RotationTerms,
   Session,
   SigningAlgorithm,
   SigningKey,
@@ -56,7 +58,10 @@ function prepared (text: string): PreparedStatement {
   return { name: `oauth2_password_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`, text }
 }
 
-const USER_COLUMNS = 'id, username, email, email_verified, full_name, scopes, disabled, password_hash, token_version, created_at'
+const USER_COLUMN_NAMES = ['id', 'username', 'email', 'email_verified', 'full_name', 'scopes', 'disabled', 'password_hash', 'token_version', 'created_at'] as const
+const USER_COLUMNS = USER_COLUMN_NAMES.join(', ')
+/** The columns of the users table `u` beside another table's, each named with the prefix `u_`. */
+const PREFIXED_USER_COLUMNS = USER_COLUMN_NAMES.map(name => `u.${name} AS u_${name}`).join(', ')
 const FAMILY_COLUMNS = 'f.id, f.user_id, f.client_id, f.scopes, f.token_version, f.created_at, f.expires_at, f.revoked_at, f.jkt, f.last_used_at'
 
 const SELECT_USER_BY_ID = prepared(`SELECT ${USER_COLUMNS} FROM users WHERE id = $1`)
@@ -86,22 +91,26 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
 `
 
 /**
- * A refresh token's rotation in one statement, so that it costs one round trip. The row lock makes
- * a concurrent rotation of the same token wait until this one commits; under READ COMMITTED it then
- * reads the token as this one left it, spent, and neither spends it nor adds a token. $1 the token's
- * hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5 now, which
- * is also when the family (the session) was last used.
+ * A refresh grant's reads and writes in one statement, so that it costs one round trip. The row lock
+ * makes a concurrent rotation of the same token wait until this one commits; under READ COMMITTED it
+ * then reads the token as this one left it, spent, and neither spends it nor adds a token. $1 the
+ * token's hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5
+ * now, which is also when the family (the session) was last used, $6–$8 the terms' client, DPoP key
+ * and scopes, which mean here what unmetTerm (store/rotation.ts) says they mean.
  */
 const ROTATE_REFRESH_TOKEN = prepared(`
   WITH found AS (
-    SELECT ${FAMILY_COLUMNS}, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at
-    FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id
+    SELECT ${FAMILY_COLUMNS}, t.hash, t.created_at AS token_created_at, t.expires_at AS token_expires_at, t.spent_at,
+      ${PREFIXED_USER_COLUMNS}
+    FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id LEFT JOIN users u ON u.id = f.user_id
     WHERE t.hash = $1
     FOR UPDATE OF t
   ), spent AS (
     UPDATE refresh_tokens t SET spent_at = $5 FROM found
     WHERE t.hash = found.hash AND found.spent_at IS NULL AND found.revoked_at IS NULL
       AND found.expires_at > $5 AND found.token_expires_at > $5
+      AND found.client_id = $6 AND (found.jkt IS NULL OR found.jkt = $7) AND found.scopes @> $8::jsonb
+      AND NOT found.u_disabled AND found.u_token_version = found.token_version
     RETURNING t.family_id
   ), touched AS (
     UPDATE refresh_families f SET last_used_at = $5 FROM spent WHERE f.id = spent.family_id
@@ -113,7 +122,26 @@ const ROTATE_REFRESH_TOKEN = prepared(`
   SELECT found.*, (SELECT count(*) FROM added) AS rotated FROM found
 `)
 
-type RotationRow = RefreshTokenWithFamilyRow & { rotated: number }
+/** The users table's columns named with the prefix `u_`, null when a left join found no user. */
+type PrefixedUserRow = { [Column in keyof UserRow as `u_${Column}`]: UserRow[Column] | null }
+
+type RotationRow = RefreshTokenWithFamilyRow & PrefixedUserRow & { rotated: number }
+
+function prefixedRowToUser (row: PrefixedUserRow): User | null {
+  if (row.u_id === null) return null
+  return rowToUser({
+    id: row.u_id,
+    username: row.u_username!,
+    email: row.u_email,
+    email_verified: row.u_email_verified!,
+    full_name: row.u_full_name,
+    scopes: row.u_scopes!,
+    disabled: row.u_disabled!,
+    password_hash: row.u_password_hash!,
+    token_version: row.u_token_version!,
+    created_at: row.u_created_at!
+  })
+}
 
 // One statement for every combination of changes, so that the token_version raise, the login it
 // keeps, and the record of the change that instances poll for, land in the same write as the change.
@@ -374,8 +402,8 @@ export class PostgresStore implements Store {
     })
   }
 
-  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
-    const values = [hash, next.hash, next.createdAt, next.expiresAt, now]
+  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number, terms: RotationTerms): Promise<RotationResult> {
+    const values = [hash, next.hash, next.createdAt, next.expiresAt, now, terms.clientId, terms.jkt, JSON.stringify(terms.scopes)]
     // One round trip where every statement runs READ COMMITTED (the store's own pool); on a host's
     // pool, whose default may be stricter, inside a transaction that says so.
     const { rows } = this.#readCommitted
@@ -384,7 +412,10 @@ export class PostgresStore implements Store {
     const row = rows[0]
     if (row === undefined) return { outcome: 'invalid' }
     const family = rowToRefreshFamily(row)
-    if (row.rotated > 0) return { outcome: 'rotated', family }
+    const user = prefixedRowToUser(row)
+    if (row.rotated > 0) return { outcome: 'rotated', family, user: user! }
+    const unmet = unmetTerm(family, user, terms)
+    if (unmet !== null) return { outcome: 'refused', family, unmet }
     if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
     // Before the expiry check, so that reuse of a spent token is reported however old it is.
     if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
 import { protectDatabaseFiles } from './sqlite-files.js'
+import { unmetTerm } from './rotation.js'
 import {
   rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToTotpEnrollment, rowToUser,
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
@@ -17,6 +18,7 @@ import type {
   RefreshFamily,
   RefreshToken,
   RotationResult,
+  RotationTerms,
   Session,
   SigningAlgorithm,
   Revocation,
@@ -155,10 +157,10 @@ export class SqliteStore implements Store {
     this.#transactions.insertRefreshFamily(family, first)
   }
 
-  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult> {
+  async rotateRefreshToken (hash: string, next: NewRefreshToken, now: number, terms: RotationTerms): Promise<RotationResult> {
     // IMMEDIATE takes the write lock before the lookup, so that of two processes rotating one token the
     // second waits and then sees it spent; a deferred one would fail with SQLITE_BUSY, without waiting.
-    return this.#transactions.rotateRefreshToken.immediate(hash, next, now)
+    return this.#transactions.rotateRefreshToken.immediate(hash, next, now, terms)
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {
@@ -566,10 +568,14 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       })
       statements.insertRefreshToken.run(refreshTokenParams(first, family))
     }),
-    rotateRefreshToken: db.transaction((hash: string, next: NewRefreshToken, now: number): RotationResult => {
+    rotateRefreshToken: db.transaction((hash: string, next: NewRefreshToken, now: number, terms: RotationTerms): RotationResult => {
       const row = statements.refreshTokenWithFamily.get(hash)
       if (row === undefined) return { outcome: 'invalid' }
       const family = familyFromRow(row)
+      const userRow = statements.userById.get(family.userId)
+      const user = userRow === undefined ? null : userFromRow(userRow)
+      const unmet = unmetTerm(family, user, terms)
+      if (unmet !== null) return { outcome: 'refused', family, unmet }
       if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
       // Before the expiry check, so that reuse of a spent token is reported however old it is.
       if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
@@ -578,7 +584,7 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       if (statements.spendRefreshToken.run(now, hash).changes !== 1) throw new Error('the refresh token was spent during its rotation')
       statements.useRefreshFamily.run(now, family.id)
       statements.insertRefreshToken.run(refreshTokenParams(next, family))
-      return { outcome: 'rotated', family }
+      return { outcome: 'rotated', family, user: user! }
     }),
     prune: db.transaction((now: number) => {
       statements.pruneRevokedTokens.run(now)

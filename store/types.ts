@@ -99,9 +99,27 @@ export interface RefreshToken {
 
 export type NewRefreshToken = Pick<RefreshToken, 'hash' | 'createdAt' | 'expiresAt'>
 
+/** What must hold of a refresh token's login for the token to be spent, checked in the same atomic step. */
+export interface RotationTerms {
+  /** The client presenting the token: a refresh token is bound to the client it was issued to (RFC 6749 §6). */
+  clientId: string
+  /** The key the request proved with DPoP, if any: a family bound to a key needs that key (RFC 9449 §5). */
+  jkt: string | null
+  /** The scopes asked for: a refresh may narrow its login's scope, never widen it (RFC 6749 §6). */
+  scopes: readonly string[]
+}
+
+/**
+ * Which of the terms a family fails: its client, its DPoP key, the scopes asked for, or its user,
+ * gone, disabled, or with another token version since a password change.
+ */
+export type UnmetTerm = 'client' | 'key' | 'scope' | 'user'
+
 export type RotationResult =
   /** `hash` was live: it is now spent and `next` is stored in its family, in one atomic write. */
-  | { outcome: 'rotated', family: RefreshFamily }
+  | { outcome: 'rotated', family: RefreshFamily, user: User }
+  /** The token's family fails a term (checked first, whatever the token's state); nothing was written. */
+  | { outcome: 'refused', family: RefreshFamily, unmet: UnmetTerm }
   /** `hash` had been spent already (at `spentAt`); nothing was written. */
   | { outcome: 'spent', family: RefreshFamily, spentAt: number }
   /** Unknown, expired, or its family is revoked or expired; nothing was written. */
@@ -202,10 +220,11 @@ export interface Store {
   /** Starts a family with its first token. */
   createRefreshFamily (family: NewRefreshFamily, first: NewRefreshToken): Promise<void>
   /**
-   * Spends the live token `hash` and stores `next` in its family, atomically: of two concurrent
-   * calls with one hash, exactly one gets `rotated`. `next.expiresAt` is capped at the family's end.
+   * Spends the live token `hash` and stores `next` in its family if the family meets `terms`,
+   * atomically: of two concurrent calls with one hash, exactly one gets `rotated`, with the family's
+   * user as it is now. `next.expiresAt` is capped at the family's end.
    */
-  rotateRefreshToken (hash: string, next: NewRefreshToken, now: number): Promise<RotationResult>
+  rotateRefreshToken (hash: string, next: NewRefreshToken, now: number, terms: RotationTerms): Promise<RotationResult>
   /** The token and its family, whatever their state, or null. */
   findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null>
   /** Marks the family revoked (idempotent); none of its tokens refreshes again. */

@@ -1,4 +1,4 @@
-import type { Client, NewRefreshToken, NewUser, RefreshFamily, SigningKey } from '../store/types.js'
+import type { Client, NewRefreshToken, NewUser, RefreshFamily, RotationTerms, SigningKey } from '../store/types.js'
 
 // The records the store contract suite (testing/store-contract.ts) and the repository's own store
 // tests write: fake hashes and keys, since a store keeps them as given and never reads them.
@@ -21,6 +21,9 @@ export function signingKey (kid: string, createdAt: number): SigningKey {
 export function newFamily (userId: string, id: string, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}): Omit<RefreshFamily, 'revokedAt'> {
   return { id, userId, clientId: 'web', scopes: ['read'], tokenVersion: 0, createdAt: 1000, expiresAt: 10_000, jkt: null, ...extra }
 }
+
+/** The terms a family of newFamily's defaults meets: its client, no DPoP key, no narrower scope. */
+export const WEB_TERMS: RotationTerms = { clientId: 'web', jkt: null, scopes: [] }
 
 export function newToken (hash: string, createdAt: number, expiresAt: number): NewRefreshToken {
   return { hash, createdAt, expiresAt }

@@ -1,6 +1,6 @@
 import { DuplicateClientError, DuplicateUsernameError } from '../store/types.js'
-import type { OneTimeCode, RefreshFamily, RotationResult, Store, User, UserChanges } from '../store/types.js'
-import { newClient, newFamily, newToken, newUser, signingKey } from './fixtures.js'
+import type { OneTimeCode, RefreshFamily, RotationResult, Store, UnmetTerm, User, UserChanges } from '../store/types.js'
+import { newClient, newFamily, newToken, newUser, signingKey, WEB_TERMS } from './fixtures.js'
 
 // The contract every Store passes, built-in or written by a host: the repository runs it against
 // each of its stores, and the author of a custom store runs it with tap:
@@ -203,10 +203,10 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
       ({ ...newFamily(alice.id, id, { createdAt, ...extra }), revokedAt: null, lastUsedAt })
 
     t.strictSame(await store.listSessions(alice.id, 2000), [session('c', 1200, 1200), session('b', 1100, 1100), session('a', 1000, 1000, { clientId: 'web', scopes: ['read', 'write'] })])
-    await store.rotateRefreshToken('a1', newToken('a2', 3000, 9000), 3000)
+    await store.rotateRefreshToken('a1', newToken('a2', 3000, 9000), 3000, WEB_TERMS)
     t.strictSame((await store.listSessions(alice.id, 3000)).map(found => [found.id, found.lastUsedAt]), [['a', 3000], ['c', 1200], ['b', 1100]],
       'a refresh is a use')
-    await store.rotateRefreshToken('a1', newToken('a3', 3500, 9000), 3500)
+    await store.rotateRefreshToken('a1', newToken('a3', 3500, 9000), 3500, WEB_TERMS)
     t.equal((await store.listSessions(alice.id, 3500))[0]?.lastUsedAt, 3000, 'a spent token coming back is none')
 
     await store.revokeRefreshFamily('b', 4000)
@@ -476,7 +476,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     const family = { ...newFamily(alice.id, 'f1'), revokedAt: null }
     await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
 
-    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 20_000), 2000), { outcome: 'rotated', family })
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 20_000), 2000, WEB_TERMS), { outcome: 'rotated', family, user: alice })
     t.strictSame(await store.findRefreshToken('t1'), {
       token: { hash: 't1', familyId: 'f1', createdAt: 1000, expiresAt: 5000, spentAt: 2000 },
       family
@@ -487,12 +487,12 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     }, 'capped at the end of the family')
 
     const reused: RotationResult = { outcome: 'spent', family, spentAt: 2000 }
-    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000), reused)
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000, WEB_TERMS), reused)
     t.equal(await store.findRefreshToken('t3'), null, 'reuse wrote nothing')
-    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 6000, 9000), 6000), reused,
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t3', 6000, 9000), 6000, WEB_TERMS), reused,
       'a spent token is reported as reused after its own expiry too')
 
-    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'rotated', family })
+    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000, WEB_TERMS), { outcome: 'rotated', family, user: alice })
     t.equal((await store.findRefreshToken('t3'))?.token.expiresAt, 7000)
   })
 
@@ -500,10 +500,10 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     const store = await open(t)
     const alice = await store.createUser(newUser('alice'))
     const invalid: RotationResult = { outcome: 'invalid' }
-    t.strictSame(await store.rotateRefreshToken('unknown', newToken('next', 2000, 6000), 2000), invalid, 'unknown')
+    t.strictSame(await store.rotateRefreshToken('unknown', newToken('next', 2000, 6000), 2000, WEB_TERMS), invalid, 'unknown')
 
     await store.createRefreshFamily(newFamily(alice.id, 'idle'), newToken('idle-1', 1000, 5000))
-    t.strictSame(await store.rotateRefreshToken('idle-1', newToken('idle-2', 5000, 9000), 5000), invalid, 'expired token')
+    t.strictSame(await store.rotateRefreshToken('idle-1', newToken('idle-2', 5000, 9000), 5000, WEB_TERMS), invalid, 'expired token')
     t.strictSame(await store.findRefreshToken('idle-1'), {
       token: { hash: 'idle-1', familyId: 'idle', createdAt: 1000, expiresAt: 5000, spentAt: null },
       family: { ...newFamily(alice.id, 'idle'), revokedAt: null }
@@ -511,16 +511,16 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     t.equal(await store.findRefreshToken('idle-2'), null)
 
     await store.createRefreshFamily(newFamily(alice.id, 'ended'), newToken('ended-1', 1000, 5000))
-    await store.rotateRefreshToken('ended-1', newToken('ended-2', 2000, 10_000), 2000)
-    t.strictSame(await store.rotateRefreshToken('ended-2', newToken('ended-3', 10_000, 14_000), 10_000), invalid, 'expired family')
-    t.strictSame(await store.rotateRefreshToken('ended-1', newToken('ended-3', 10_000, 14_000), 10_000), invalid,
+    await store.rotateRefreshToken('ended-1', newToken('ended-2', 2000, 10_000), 2000, WEB_TERMS)
+    t.strictSame(await store.rotateRefreshToken('ended-2', newToken('ended-3', 10_000, 14_000), 10_000, WEB_TERMS), invalid, 'expired family')
+    t.strictSame(await store.rotateRefreshToken('ended-1', newToken('ended-3', 10_000, 14_000), 10_000, WEB_TERMS), invalid,
       'a spent token of an expired family is not reported as reused')
 
     await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
-    await store.rotateRefreshToken('revoked-1', newToken('revoked-2', 2000, 6000), 2000)
+    await store.rotateRefreshToken('revoked-1', newToken('revoked-2', 2000, 6000), 2000, WEB_TERMS)
     await store.revokeRefreshFamily('revoked', 3000)
-    t.strictSame(await store.rotateRefreshToken('revoked-2', newToken('revoked-3', 3000, 7000), 3000), invalid, 'revoked family')
-    t.strictSame(await store.rotateRefreshToken('revoked-1', newToken('revoked-3', 3000, 7000), 3000), invalid,
+    t.strictSame(await store.rotateRefreshToken('revoked-2', newToken('revoked-3', 3000, 7000), 3000, WEB_TERMS), invalid, 'revoked family')
+    t.strictSame(await store.rotateRefreshToken('revoked-1', newToken('revoked-3', 3000, 7000), 3000, WEB_TERMS), invalid,
       'a spent token of a revoked family is not reported as reused')
     t.equal(await store.findRefreshToken('revoked-3'), null)
     t.equal((await store.findRefreshToken('revoked-2'))?.token.spentAt, null)
@@ -537,11 +537,56 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
 
     const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
-    const results = await Promise.all(nexts.map(next => store.rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
-    t.strictSame(results.filter(result => result.outcome === 'rotated'), [{ outcome: 'rotated', family }])
+    const results = await Promise.all(nexts.map(next => store.rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000, WEB_TERMS)))
+    t.strictSame(results.filter(result => result.outcome === 'rotated'), [{ outcome: 'rotated', family, user: alice }])
     t.strictSame(results.filter(result => result.outcome !== 'rotated'), nexts.slice(1).map(() => ({ outcome: 'spent', family, spentAt: 2000 })))
     const stored = await Promise.all(nexts.map(next => store.findRefreshToken(next)))
     t.equal(stored.filter(found => found !== null).length, 1, 'only the rotation that won stored its token')
+  })
+
+  t.test('refuses a rotation whose family fails a term, writing nothing, whatever the token\'s state', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const family = { ...newFamily(alice.id, 'f1', { scopes: ['read', 'write'], jkt: 'thumbprint-1' }), revokedAt: null }
+    await store.createRefreshFamily(family, newToken('t1', 1000, 5000))
+    const terms = { clientId: 'web', jkt: 'thumbprint-1', scopes: ['write'] }
+    const refused = (unmet: UnmetTerm): RotationResult => ({ outcome: 'refused', family, unmet })
+
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 2000, 6000), 2000, { ...terms, clientId: 'other' }), refused('client'))
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 2000, 6000), 2000, { ...terms, jkt: null }), refused('key'), 'no key')
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 2000, 6000), 2000, { ...terms, jkt: 'thumbprint-2' }), refused('key'), 'another key')
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 2000, 6000), 2000, { ...terms, scopes: ['read', 'admin'] }), refused('scope'))
+    t.equal(await store.findRefreshToken('x'), null, 'a refusal wrote nothing')
+    t.equal((await store.findRefreshToken('t1'))?.token.spentAt, null, 'nor spent the token')
+
+    const rotated = await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, { ...terms, scopes: ['read', 'write'] })
+    t.strictSame(rotated, { outcome: 'rotated', family, user: alice }, 'every scope of the family may be asked for again')
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 3000, 7000), 3000, { ...terms, clientId: 'other' }), refused('client'),
+      'a spent token of another client is refused, not reported as reused')
+
+    const widened = await store.updateUser(alice.id, { scopes: ['read', 'write', 'admin'] })
+    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000, terms), { outcome: 'rotated', family, user: widened },
+      'with the user as they are now')
+  })
+
+  t.test('refuses a rotation once its user is disabled or has moved to another token version', async t => {
+    const store = await open(t)
+    const alice = await store.createUser(newUser('alice'))
+    const bob = await store.createUser(newUser('bob'))
+    await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(alice.id, 'f2', { tokenVersion: 1 }), newToken('u1', 1000, 5000))
+    await store.createRefreshFamily(newFamily(bob.id, 'f3'), newToken('v1', 1000, 5000))
+    const family = (id: string, extra: Partial<Omit<RefreshFamily, 'revokedAt'>> = {}): RefreshFamily => ({ ...newFamily(alice.id, id, extra), revokedAt: null })
+
+    t.strictSame(await store.rotateRefreshToken('u1', newToken('x', 2000, 6000), 2000, WEB_TERMS),
+      { outcome: 'refused', family: family('f2', { tokenVersion: 1 }), unmet: 'user' }, 'a family of another token version')
+    await store.updateUser(alice.id, { disabled: true })
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('x', 2000, 6000), 2000, WEB_TERMS),
+      { outcome: 'refused', family: family('f1'), unmet: 'user' }, 'a disabled user')
+    await store.updateUser(alice.id, { disabled: false })
+    t.equal((await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, WEB_TERMS)).outcome, 'rotated', 'enabled again')
+    t.equal(await store.findRefreshToken('x'), null, 'no refusal wrote anything')
+    t.equal((await store.rotateRefreshToken('v1', newToken('v2', 2000, 6000), 2000, WEB_TERMS)).outcome, 'rotated', "another user's login is untouched")
   })
 
   t.test('removing a user removes its refresh families and their tokens', async t => {
@@ -549,13 +594,13 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     const alice = await store.createUser(newUser('alice'))
     const bob = await store.createUser(newUser('bob'))
     await store.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
-    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, WEB_TERMS)
     await store.createRefreshFamily(newFamily(alice.id, 'f2'), newToken('u1', 1000, 5000))
     await store.createRefreshFamily(newFamily(bob.id, 'f3'), newToken('v1', 1000, 5000))
 
     await store.removeUser(alice.id)
     for (const hash of ['t1', 't2', 'u1']) t.equal(await store.findRefreshToken(hash), null, `${hash} is gone`)
-    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000), { outcome: 'invalid' })
+    t.strictSame(await store.rotateRefreshToken('t2', newToken('t3', 3000, 7000), 3000, WEB_TERMS), { outcome: 'invalid' })
     t.equal((await store.findRefreshToken('v1'))?.family.userId, bob.id, 'another user keeps his')
     await t.resolves(store.createRefreshFamily(newFamily(bob.id, 'f1'), newToken('t1', 3000, 7000)), 'the family id is free again')
   })
@@ -576,7 +621,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     t.ok(revokedAt >= before && revokedAt <= after, 'revoked at the removal')
     t.equal((await store.findRefreshToken('w2'))?.family.revokedAt, 1500, 'a revoked family keeps its time')
     t.equal((await store.findRefreshToken('o1'))?.family.revokedAt, null, "another client's family is untouched")
-    t.strictSame(await store.rotateRefreshToken('w1', newToken('w3', 2000, 6000), 2000), { outcome: 'invalid' })
+    t.strictSame(await store.rotateRefreshToken('w1', newToken('w3', 2000, 6000), 2000, WEB_TERMS), { outcome: 'invalid' })
     t.equal(await store.removeClient('web'), false)
   })
 
@@ -640,7 +685,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     await store.revokeAccessToken('live', 2001, 500)
     await store.createRefreshFamily(newFamily(alice.id, 'ended', { expiresAt: 2000 }), newToken('ended-1', 1000, 2000))
     await store.createRefreshFamily(newFamily(alice.id, 'live'), newToken('live-1', 1000, 2000))
-    await store.rotateRefreshToken('live-1', newToken('live-2', 1500, 5000), 1500)
+    await store.rotateRefreshToken('live-1', newToken('live-2', 1500, 5000), 1500, WEB_TERMS)
     await store.createRefreshFamily(newFamily(alice.id, 'revoked'), newToken('revoked-1', 1000, 5000))
     await store.revokeRefreshFamily('revoked', 1100)
 
@@ -667,7 +712,7 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     const bound = { ...newFamily(alice.id, 'f1', { jkt: 'thumbprint-1' }), revokedAt: null }
     await store.createRefreshFamily(newFamily(alice.id, 'f1', { jkt: 'thumbprint-1' }), newToken('t1', 1000, 5000))
     t.strictSame((await store.findRefreshToken('t1'))?.family, bound)
-    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000), { outcome: 'rotated', family: bound })
+    t.strictSame(await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, { ...WEB_TERMS, jkt: 'thumbprint-1' }), { outcome: 'rotated', family: bound, user: alice })
     t.equal((await store.findRefreshToken('t2'))?.family.jkt, 'thumbprint-1')
 
     const { jkt: _none, ...unbound } = newFamily(alice.id, 'f2')
@@ -763,8 +808,8 @@ export function storeContract (t: ContractTest, openStore: (t: ContractTest) => 
     client.scopes.push('admin')
 
     const found = await store.findRefreshToken('t1')
-    const rotated = await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
-    const reused = await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000)
+    const rotated = await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, WEB_TERMS)
+    const reused = await store.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000, WEB_TERMS)
     const families = [found?.family, ...[rotated, reused].map(result => result.outcome === 'invalid' ? undefined : result.family)]
     for (const returned of families) {
       returned?.scopes.push('admin')

@@ -240,7 +240,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
     await admin.query('BEGIN')
     await admin.query(`SELECT 1 FROM ${pg.escapeIdentifier(schema)}.refresh_tokens WHERE hash = 'first' FOR UPDATE`)
     // Its failure is taken at once: it may come before the answer to pg_terminate_backend does.
-    const rotation = store.rotateRefreshToken('first', { hash: 'second', createdAt: now, expiresAt: now + 60_000 }, now)
+    const rotation = store.rotateRefreshToken('first', { hash: 'second', createdAt: now, expiresAt: now + 60_000 }, now, { clientId: 'first-party', jkt: null, scopes: [] })
       .then(() => null, (error: unknown) => error)
     let waiting: number | undefined
     for (let attempt = 0; attempt < 500 && waiting === undefined; attempt++) {
@@ -258,7 +258,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
 
     t.match(await store.findRefreshToken('first'), { token: { spentAt: null } }, 'the token is still live')
     t.equal(await store.findRefreshToken('second'), null, 'its successor was not stored')
-    t.match(await store.rotateRefreshToken('first', { hash: 'second', createdAt: now, expiresAt: now + 60_000 }, now), { outcome: 'rotated' },
+    t.match(await store.rotateRefreshToken('first', { hash: 'second', createdAt: now, expiresAt: now + 60_000 }, now, { clientId: 'first-party', jkt: null, scopes: [] }), { outcome: 'rotated' },
       'tried again, it rotates')
   })
 
@@ -267,7 +267,7 @@ t.test('PostgreSQL failing', { skip }, async t => {
     t.teardown(() => store.close())
     await store.ping()
     await cluster.stop('fast')
-    for (const call of [() => store.ping(), () => store.findUserByUsername('dave'), () => store.rotateRefreshToken('x', { hash: 'y', createdAt: 0, expiresAt: 1 }, 0)]) {
+    for (const call of [() => store.ping(), () => store.findUserByUsername('dave'), () => store.rotateRefreshToken('x', { hash: 'y', createdAt: 0, expiresAt: 1 }, 0, { clientId: 'first-party', jkt: null, scopes: [] })]) {
       const error = await call().then(() => null, (error: unknown) => error)
       t.type(error, StoreUnavailableError)
       t.match((error as Error).cause, { code: 'ECONNREFUSED' })

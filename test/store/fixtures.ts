@@ -14,7 +14,7 @@ import { migrations as postgresMigrations } from '../../store/postgres-migration
 import { SqliteStore } from '../../store/sqlite.js'
 import { migrations as sqliteMigrations } from '../../store/sqlite-migrations.js'
 import type { RotationResult, SigningKey, Store } from '../../store/index.js'
-import { newClient, newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
+import { newClient, newFamily, newToken, newUser, signingKey, WEB_TERMS } from '../../testing/fixtures.js'
 import type { Migration } from '../../store/sqlite-migrations.js'
 
 export const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'))
@@ -177,8 +177,9 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
     await store.createClient(newClient('web', { scopes: ['read', 'write'] }))
     await store.createClient(newClient('cli', { secretHash: null, scopes: [] }))
     const clients = await store.listClients()
-    await store.createRefreshFamily(newFamily(alice.id, 'f1', { scopes: ['read', 'write'], tokenVersion: 1 }), newToken('t1', 1000, 5000))
-    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000)
+    // Bob's: a login of the disabled alice would not rotate.
+    await store.createRefreshFamily(newFamily(bob.id, 'f1', { scopes: ['read', 'write'] }), newToken('t1', 1000, 5000))
+    await store.rotateRefreshToken('t1', newToken('t2', 2000, 6000), 2000, WEB_TERMS)
     await store.createRefreshFamily(newFamily(bob.id, 'f2', { clientId: 'cli' }), newToken('u1', 1000, 5000))
     await store.revokeRefreshFamily('f2', 3000)
     const hashes = ['t1', 't2', 'u1']
@@ -196,7 +197,7 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
     t.equal(tokens[0]?.token.spentAt, 2000, 'the spent token was read back spent')
     t.strictSame((await reopened.revocationsSince(0)).filter(revocation => revocation.kind === 'access_token'),
       [{ kind: 'access_token', id: 'j1', at: 1000, expiresAt: 5000 }])
-    t.strictSame(await reopened.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000),
+    t.strictSame(await reopened.rotateRefreshToken('t1', newToken('t3', 3000, 7000), 3000, WEB_TERMS),
       { outcome: 'spent', family: tokens[0]?.family, spentAt: 2000 }, 'reuse is recognised after a restart')
   })
 
@@ -228,7 +229,7 @@ export function sharedBackendTests (t: Test, backend: SharedBackend): void {
 
     const nexts = Array.from({ length: 10 }, (_, index) => `next-${index}`)
     const results = await Promise.all(nexts.map((next, index) =>
-      (index % 2 === 0 ? one : two).rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000)))
+      (index % 2 === 0 ? one : two).rotateRefreshToken('t1', newToken(next, 2000, 6000), 2000, WEB_TERMS)))
     t.equal(results.filter(result => result.outcome === 'rotated').length, 1)
     t.equal(results.filter(result => result.outcome === 'spent').length, 9)
     const stored = await Promise.all(nexts.map(next => two.findRefreshToken(next)))
@@ -277,7 +278,7 @@ export function racingProcessTests (t: Test, backend: SharedBackend): void {
         const store = ${backend.openInWorker}
         process.stdout.write('open\\n')
         const hash = (await lines.next()).value
-        const result = await store.rotateRefreshToken(hash, { hash: hash + '-' + name, createdAt: 2000, expiresAt: 6000 }, 2000)
+        const result = await store.rotateRefreshToken(hash, { hash: hash + '-' + name, createdAt: 2000, expiresAt: 6000 }, 2000, ${JSON.stringify(WEB_TERMS)})
         await store.close()
         process.stdout.write(JSON.stringify(result) + '\\n')
       }

@@ -50,8 +50,8 @@ for (const how of ['its own pool', 'a host\'s pool'] as const) {
       await admin.query(`ALTER TABLE ${pg.escapeIdentifier(schema)}.${table} ADD COLUMN added_later text`)
     }
     t.strictSame(await read(), before, 'every read answers as before')
-    const rotated = await store.rotateRefreshToken('first', { hash: 'second', createdAt: NOW + 1, expiresAt: NOW + 3_600_000 }, NOW + 1)
+    const rotated = await store.rotateRefreshToken('first', { hash: 'second', createdAt: NOW + 1, expiresAt: NOW + 3_600_000 }, NOW + 1, { clientId: 'app', jkt: null, scopes: [] })
     t.equal(rotated.outcome, 'rotated', 'and a refresh token still rotates')
-    t.equal((await store.rotateRefreshToken('first', { hash: 'third', createdAt: NOW + 2, expiresAt: NOW + 3_600_000 }, NOW + 2)).outcome, 'spent')
+    t.equal((await store.rotateRefreshToken('first', { hash: 'third', createdAt: NOW + 2, expiresAt: NOW + 3_600_000 }, NOW + 2, { clientId: 'app', jkt: null, scopes: [] })).outcome, 'spent')
   })
 }

@@ -3,7 +3,7 @@ import { migrations as postgresMigrations } from '../../store/postgres-migration
 import t from 'tap'
 import { PostgresStore } from '../../store/postgres.js'
 import { admin, checkUpgradeFromMigration1, checkUpgradeToMigration4, rowsAtMigration3, newSchema, openAtOnce, postgresUrl, readPostgresMigrations, sharedBackendTests, postgresBackend, skipPostgres, withQuery } from './fixtures.js'
-import { newFamily, newToken, newUser, signingKey } from '../../testing/fixtures.js'
+import { newFamily, newToken, newUser, signingKey, WEB_TERMS } from '../../testing/fixtures.js'
 import { storeContract } from '../../testing/store-contract.js'
 
 t.test('PostgresStore', { skip: skipPostgres }, async t => {
@@ -41,7 +41,7 @@ t.test('PostgresStore on a database', { skip: skipPostgres }, async t => {
     const alice = await stores[0]!.createUser(newUser('alice'))
     await stores[0]!.createRefreshFamily(newFamily(alice.id, 'f1'), newToken('t1', 1000, 5000))
     const results = await Promise.all(Array.from({ length: 8 }, (_, index) =>
-      stores[index % stores.length]!.rotateRefreshToken('t1', newToken(`next-${index}`, 2000, 6000), 2000)))
+      stores[index % stores.length]!.rotateRefreshToken('t1', newToken(`next-${index}`, 2000, 6000), 2000, WEB_TERMS)))
     t.equal(results.filter(result => result.outcome === 'rotated').length, 1, 'one rotation')
     t.equal(results.filter(result => result.outcome === 'spent').length, 7, 'the others saw it spent')
   })
