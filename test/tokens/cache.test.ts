@@ -21,6 +21,17 @@ t.test('ExpiringCache keeps entries for its TTL or until their own end, and at m
   t.equal(cache.get('d', 2)?.value, 9)
 })
 
+t.test('ExpiringCache, when full, makes room by removing its oldest tenth at once', async t => {
+  const cache = new ExpiringCache<number, number>(1000, 20)
+  for (let key = 0; key < 20; key++) cache.set(key, key, Infinity, 0)
+  t.equal(cache.size, 20)
+  cache.set(20, 20, Infinity, 0)
+  t.equal(cache.size, 19, 'two went to make room for one')
+  t.strictSame([0, 1, 2, 20].map(key => cache.get(key, 1)?.value), [undefined, undefined, 2, 20], 'the two oldest')
+  cache.set(21, 21, Infinity, 0)
+  t.equal(cache.size, 20, 'the next insertion finds room')
+})
+
 t.test('UserCache reads a user once, again after forget, and never keeps a read older than a change', async t => {
   const store = new MemoryStore()
   t.teardown(() => store.close())
