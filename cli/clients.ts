@@ -1,6 +1,6 @@
 import { DuplicateClientError } from '../store/index.js'
-import { FIRST_PARTY } from '../tokens/clients.js'
-import { hashClientSecret } from '../tokens/client-secrets.js'
+import { FIRST_PARTY } from '../clients/authentication.js'
+import { hashClientSecret } from '../clients/secrets.js'
 import { CliError, EXIT, UsageError, parseCommandLine, type CommandGroup } from './command.js'
 import { secretReader } from './input.js'
 import { formatTable, quote, scopesOption } from './users.js'

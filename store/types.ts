@@ -159,7 +159,7 @@ export interface OneTimeCode {
 export interface Client {
   id: string
   /**
-   * What the secret is kept as (tokens/client-secrets.ts: a SHA-256 digest, or an argon2 PHC string
+   * What the secret is kept as (clients/secrets.ts: a SHA-256 digest, or an argon2 PHC string
    * from earlier versions); null for a public client, which authenticates by id alone.
    */
   secretHash: string | null

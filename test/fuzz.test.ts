@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import fc from 'fast-check'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, PASSWORD } from './helper.js'
-import { hashClientSecret } from '../tokens/client-secrets.js'
+import { hashClientSecret } from '../clients/secrets.js'
 
 // random form bodies, headers and tokens sent to every route. Whatever comes in,
 // no 5xx, every error in the contract's shape, and nothing submitted handed back.

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BASIC_CHALLENGE, RETRY_AFTER, IntrospectionResponse, RevocationRequest, oauthError } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
-import { CLIENT_AUTHENTICATION_FAILED, authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { CLIENT_AUTHENTICATION_FAILED, authenticateClient, clientCredentials } from '../../clients/authentication.js'
 import { invalidClient } from '../../tokens/errors.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import type { EndpointOptions } from './endpoints.js'

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { BASIC_CHALLENGE, RETRY_AFTER, RevocationRequest, oauthError } from '../../schemas/oauth.js'
-import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { authenticateClient, clientCredentials } from '../../clients/authentication.js'
 import { hashRefreshToken } from '../../tokens/refresh.js'
 import { Type } from '@sinclair/typebox'
 import type { EndpointOptions } from './endpoints.js'

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { NO_STORE, RETRY_AFTER, BASIC_CHALLENGE, TokenRequest, TokenResponse, oauthError } from '../../schemas/oauth.js'
 import { documented } from '../../schemas/responses.js'
-import { authenticateClient, clientCredentials } from '../../tokens/clients.js'
+import { authenticateClient, clientCredentials } from '../../clients/authentication.js'
 import { invalidRequest, unsupportedGrantType } from '../../tokens/errors.js'
 import { LoginAudit } from '../../grants/audit.js'
 import { passwordGrant } from '../../grants/password.js'

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { hashClientSecret } from '../../tokens/client-secrets.js'
+import { hashClientSecret } from '../../clients/secrets.js'
 import { assertNoSecretPrinted, inspect, setup } from './helper.js'
 
 // `oauth2-password client` and `keys rotate`, run as the compiled binary (test/cli/helper.ts).

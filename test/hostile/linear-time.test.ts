@@ -1,6 +1,6 @@
 import t from 'tap'
 import { performance } from 'node:perf_hooks'
-import { clientCredentials } from '../../tokens/clients.js'
+import { clientCredentials } from '../../clients/authentication.js'
 import { authorizationHeader, bearerToken } from '../../tokens/bearer.js'
 import { build, addUser } from '../helper.js'
 

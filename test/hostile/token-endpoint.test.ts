@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { FORM_BODY_LIMIT } from '../../plugins/auth/form.js'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { build, addUser, PASSWORD } from '../helper.js'
-import { hashClientSecret } from '../../tokens/client-secrets.js'
+import { hashClientSecret } from '../../clients/secrets.js'
 
 // hostile requests to POST /token, each answered with the docs/contract.md §3 error it names,
 // in RFC 6749 §5.2's format. test/routes/token.test.ts has the plainer cases.

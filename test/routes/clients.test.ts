@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, PASSWORD, basic, claims, assertOAuthError, cheapHasher } from '../helper.js'
-import { hashClientSecret } from '../../tokens/client-secrets.js'
+import { hashClientSecret } from '../../clients/secrets.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { build, addUser, login, refresh, claims, refreshTokenOf, sign, assertOAuthError } from '../helper.js'
-import { hashClientSecret } from '../../tokens/client-secrets.js'
+import { hashClientSecret } from '../../clients/secrets.js'
 import { generateSigningKey } from '../../tokens/keys.js'
 
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }

@@ -3,8 +3,8 @@ import { MemoryStore } from '../../store/index.js'
 import { cheapHasher } from '../argon2.js'
 import { MemoryCounter } from '../../limits/counter.js'
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter } from '../../limits/login.js'
-import { hashClientSecret } from '../../tokens/client-secrets.js'
-import { CLIENT_AUTHENTICATION_FAILED, FIRST_PARTY, authenticateClient, clientCredentials, type ClientCredentials } from '../../tokens/clients.js'
+import { hashClientSecret } from '../../clients/secrets.js'
+import { CLIENT_AUTHENTICATION_FAILED, FIRST_PARTY, authenticateClient, clientCredentials, type ClientCredentials } from '../../clients/authentication.js'
 
 const SECRET = 's'.repeat(32)
 const CATALOGUE = { me: 'Me', items: 'Items' }
