@@ -1,3 +1,5 @@
+import fs from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
 import { SqliteWorkerStore } from '../../store/index.js'
 import { storeContract } from '../../testing/store-contract.js'
@@ -7,9 +9,14 @@ import { newFile } from './fixtures.js'
 // anything again. Apart from test/store/sqlite-worker.test.ts so that tap runs the two side by side.
 
 t.test('SqliteWorkerStore, reopened', async t => {
+  // One file made and migrated by a store that then closed, copied for each test: a worker thread
+  // per test rather than two.
+  const migrated = newFile()
+  await (await SqliteWorkerStore.open(migrated)).close()
   storeContract(t, async () => {
     const file = newFile()
-    await (await SqliteWorkerStore.open(file)).close()
+    fs.mkdirSync(path.dirname(file), { recursive: true })
+    fs.copyFileSync(migrated, file)
     return await SqliteWorkerStore.open(file)
   })
 })
