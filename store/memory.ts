@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
-import { unmetTerm } from './rotation.js'
+import { rotationDecision } from './rotation.js'
 import type {
   Client,
   NewRefreshFamily,
@@ -195,18 +195,14 @@ export class MemoryStore implements Store {
     const token = this.#refreshTokens.get(hash)
     if (token === undefined) return { outcome: 'invalid' }
     const family = this.#refreshFamilies.get(token.familyId)!
-    const user = this.#users.get(family.userId) ?? null
-    const unmet = unmetTerm(family, user, terms)
-    if (unmet !== null) return { outcome: 'refused', family: copyRefreshFamily(family), unmet }
-    if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
-    // Before the expiry check, so that reuse of a spent token is reported however old it is.
-    if (token.spentAt !== null) return { outcome: 'spent', family: copyRefreshFamily(family), spentAt: token.spentAt }
-    if (token.expiresAt <= now) return { outcome: 'invalid' }
+    const user = this.#users.get(family.userId)
+    const decision = rotationDecision(token, copyRefreshFamily(family), user === undefined ? null : copyUser(user), terms, now)
+    if (decision.outcome !== 'rotate') return decision
     if (this.#refreshTokens.has(next.hash)) throw new Error('the refresh token exists already')
     token.spentAt = now
     this.#lastUsed.set(family.id, now)
     this.#refreshTokens.set(next.hash, newRefreshToken(next, family))
-    return { outcome: 'rotated', family: copyRefreshFamily(family), user: copyUser(user!) }
+    return { outcome: 'rotated', family: copyRefreshFamily(family), user: decision.user }
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {

@@ -6,7 +6,7 @@ import {
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
 } from './rows.js'
 import { StoreUnavailableError } from './errors.js'
-import { unmetTerm } from './rotation.js'
+import { rotationDecision } from './rotation.js'
 import { DuplicateClientError, DuplicateUsernameError } from './types.js'
 import type {
   Client,
@@ -96,7 +96,7 @@ const RECORD_USER_CHANGE = (source: string, at: string): string => `
  * then reads the token as this one left it, spent, and neither spends it nor adds a token. $1 the
  * token's hash, $2–$4 the next token's hash, creation and expiry (capped at the family's end), $5
  * now, which is also when the family (the session) was last used, $6–$8 the terms' client, DPoP key
- * and scopes, which mean here what unmetTerm (store/rotation.ts) says they mean.
+ * and scopes, which mean here what rotationDecision (store/rotation.ts) says they mean.
  */
 const ROTATE_REFRESH_TOKEN = prepared(`
   WITH found AS (
@@ -412,15 +412,10 @@ export class PostgresStore implements Store {
     const row = rows[0]
     if (row === undefined) return { outcome: 'invalid' }
     const family = rowToRefreshFamily(row)
-    const user = prefixedRowToUser(row)
-    if (row.rotated > 0) return { outcome: 'rotated', family, user: user! }
-    const unmet = unmetTerm(family, user, terms)
-    if (unmet !== null) return { outcome: 'refused', family, unmet }
-    if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
-    // Before the expiry check, so that reuse of a spent token is reported however old it is.
-    if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
-    if (row.token_expires_at <= now) return { outcome: 'invalid' }
-    throw new Error('the refresh token was live and yet not rotated')
+    // The row as the statement found it, before its writes: what it decided in SQL, decided again here.
+    const decision = rotationDecision(rowToRefreshToken(row), family, prefixedRowToUser(row), terms, now)
+    if ((decision.outcome === 'rotate') !== (row.rotated > 0)) throw new Error('the rotation statement and rotationDecision disagree')
+    return decision.outcome === 'rotate' ? { outcome: 'rotated', family, user: decision.user } : decision
   }
 
   async findRefreshToken (hash: string): Promise<{ token: RefreshToken, family: RefreshFamily } | null> {

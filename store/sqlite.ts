@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import Database from 'better-sqlite3'
 import { migrations } from './sqlite-migrations.js'
 import { protectDatabaseFiles } from './sqlite-files.js'
-import { unmetTerm } from './rotation.js'
+import { rotationDecision } from './rotation.js'
 import {
   rowToClient, rowToRefreshFamily, rowToRefreshToken, rowToSession, rowToSigningKey, rowToTotpEnrollment, rowToUser,
   type ClientRow, type RefreshFamilyRow, type RefreshTokenWithFamilyRow, type SigningKeyRow, type TotpEnrollmentRow, type UserRow
@@ -573,18 +573,13 @@ function prepareTransactions (db: Database.Database, statements: ReturnType<type
       if (row === undefined) return { outcome: 'invalid' }
       const family = familyFromRow(row)
       const userRow = statements.userById.get(family.userId)
-      const user = userRow === undefined ? null : userFromRow(userRow)
-      const unmet = unmetTerm(family, user, terms)
-      if (unmet !== null) return { outcome: 'refused', family, unmet }
-      if (family.revokedAt !== null || family.expiresAt <= now) return { outcome: 'invalid' }
-      // Before the expiry check, so that reuse of a spent token is reported however old it is.
-      if (row.spent_at !== null) return { outcome: 'spent', family, spentAt: row.spent_at }
-      if (row.token_expires_at <= now) return { outcome: 'invalid' }
+      const decision = rotationDecision(rowToRefreshToken(row), family, userRow === undefined ? null : userFromRow(userRow), terms, now)
+      if (decision.outcome !== 'rotate') return decision
       // The write lock is held since the lookup, so the token is still live; throwing rolls back all of it.
       if (statements.spendRefreshToken.run(now, hash).changes !== 1) throw new Error('the refresh token was spent during its rotation')
       statements.useRefreshFamily.run(now, family.id)
       statements.insertRefreshToken.run(refreshTokenParams(next, family))
-      return { outcome: 'rotated', family, user: user! }
+      return { outcome: 'rotated', family, user: decision.user }
     }),
     prune: db.transaction((now: number) => {
       statements.pruneRevokedTokens.run(now)
