@@ -1,3 +1,4 @@
+import './runtime/tick-objects.js'
 import Fastify, { type FastifyInstance } from 'fastify'
 import closeWithGrace from 'close-with-grace'
 import fp from 'fastify-plugin'

@@ -1,3 +1,4 @@
+import '../runtime/tick-objects.js'
 import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import app from '../app.js'
