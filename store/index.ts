@@ -1,6 +1,6 @@
 import { importWithDriver, requireDriver } from './drivers.js'
 import { MemoryStore } from './memory.js'
-import { SqliteWorkerStore } from './sqlite-worker-store.js'
+import { SqliteWorkerStore } from './sqlite-worker.js'
 import type { Store } from './types.js'
 
 export * from './types.js'
