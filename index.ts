@@ -29,7 +29,7 @@ export {
 export { canonicalUsername } from './passwords/username.js'
 export { HashingSaturatedError, type Argon2Parameters } from './passwords/hasher.js'
 export { MissingTokenError, MalformedRequestError, InvalidTokenError, InsufficientScopeError, InvalidDPoPProofError } from './tokens/bearer.js'
-export type { OAuthErrorCode } from './tokens/errors.js'
+export type { OAuthErrorCode } from './oauth/errors.js'
 
 /** The `code` of every error the package throws or answers a protected route with (the token endpoints answer with an OAuthErrorCode). */
 export type ErrorCode = InstanceType<

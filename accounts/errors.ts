@@ -1,7 +1,7 @@
 // The refusals of the account endpoints, as data, in the token endpoint's format: their error
 // handler turns any of them into `{ error, error_description }` with its status and headers.
 
-import type { OAuthErrorCode } from '../tokens/errors.js'
+import type { OAuthErrorCode } from '../oauth/errors.js'
 
 export type AccountErrorCode =
   | OAuthErrorCode

@@ -2,7 +2,7 @@ import type { Client, Store } from '../store/types.js'
 import type { PasswordHasher } from '../passwords/hasher.js'
 import type { LoginLimiter } from '../limits/login.js'
 import { hashClientSecret, isArgon2ClientSecret, verifyClientSecret } from './secrets.js'
-import { invalidClient, invalidRequest, tooManyAttempts } from '../tokens/errors.js'
+import { invalidClient, invalidRequest, tooManyAttempts } from '../oauth/errors.js'
 
 /** The built-in public client that a request naming no client logs in through (docs/contract.md §3). */
 export const FIRST_PARTY = 'first-party'

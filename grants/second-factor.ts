@@ -1,7 +1,7 @@
 import type { User } from '../store/types.js'
 import type { LoginLimiter } from '../limits/login.js'
 import type { SecondFactor } from '../users/second-factor.js'
-import { invalidGrant, type OAuthError } from '../tokens/errors.js'
+import { invalidGrant, type OAuthError } from '../oauth/errors.js'
 import type { LoginOutcome } from './audit.js'
 import type { GrantRequest } from './grant.js'
 

@@ -1,4 +1,4 @@
-import { invalidScope } from './errors.js'
+import { invalidScope } from '../oauth/errors.js'
 
 // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/

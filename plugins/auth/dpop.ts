@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import { DPoPProofError, ProofVerifier } from '../../tokens/dpop.js'
 import { firstUse, type ProofReplayGuard } from '../../tokens/dpop-replay.js'
 import { InvalidDPoPProofError } from '../../tokens/bearer.js'
-import { invalidDPoPProof } from '../../tokens/errors.js'
+import { invalidDPoPProof } from '../../oauth/errors.js'
 
 /**
  * The values of the request's DPoP headers. Read from Node's flat name/value list, since Node joins
