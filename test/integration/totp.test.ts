@@ -23,6 +23,10 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'totp-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
 let databases = 0
 
+// Starting servers and CLI processes and waiting for TOTP steps took 45 s of tap's default 120 on a
+// 2-core VM running the rest of the suite; four minutes keeps a loaded machine far from the limit.
+t.setTimeout(4 * 60_000)
+
 // The tests run side by side: each has its own store, servers and CLI runs, and most of their time is
 // spent waiting (for a process to start, or for a TOTP time step to have enough of it left).
 t.jobs = 4
