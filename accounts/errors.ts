@@ -1,7 +1,7 @@
 // The refusals of the account endpoints, as data, in the token endpoint's format: their error
 // handler turns any of them into `{ error, error_description }` with its status and headers.
 
-import type { OAuthErrorCode } from '../oauth/errors.js'
+import { ErrorResponse, type OAuthErrorCode } from '../oauth/errors.js'
 
 export type AccountErrorCode =
   | OAuthErrorCode
@@ -15,23 +15,7 @@ export type AccountErrorCode =
   | 'not_found'
   | 'server_error'
 
-export class AccountError extends Error {
-  readonly error: AccountErrorCode
-  readonly statusCode: number
-  readonly headers: Record<string, string>
-
-  constructor (error: AccountErrorCode, description: string, statusCode = 400, headers: Record<string, string> = {}) {
-    super(description)
-    this.name = 'AccountError'
-    this.error = error
-    this.statusCode = statusCode
-    this.headers = headers
-  }
-
-  toJSON (): { error: AccountErrorCode, error_description: string } {
-    return { error: this.error, error_description: this.message }
-  }
-}
+export class AccountError extends ErrorResponse<AccountErrorCode> {}
 
 /** Too many requests of one kind from one address (or for one account); RFC 6749 has no code of its own for it. */
 export const tooManyRequests = (retryAfter: number): AccountError =>

@@ -12,23 +12,29 @@ export type OAuthErrorCode =
   | 'temporarily_unavailable'
   | 'invalid_dpop_proof'
 
-export class OAuthError extends Error {
-  readonly error: OAuthErrorCode
+/**
+ * An error answered as `{ error, error_description }` with its status and headers: RFC 6749 §5.2's
+ * format, which the account endpoints (accounts/errors.ts) answer in too, with codes of their own.
+ */
+export class ErrorResponse<Code extends string> extends Error {
+  readonly error: Code
   readonly statusCode: number
   readonly headers: Record<string, string>
 
-  constructor (error: OAuthErrorCode, description: string, statusCode = 400, headers: Record<string, string> = {}) {
+  constructor (error: Code, description: string, statusCode = 400, headers: Record<string, string> = {}) {
     super(description)
-    this.name = 'OAuthError'
+    this.name = new.target.name
     this.error = error
     this.statusCode = statusCode
     this.headers = headers
   }
 
-  toJSON (): { error: OAuthErrorCode, error_description: string } {
+  toJSON (): { error: Code, error_description: string } {
     return { error: this.error, error_description: this.message }
   }
 }
+
+export class OAuthError extends ErrorResponse<OAuthErrorCode> {}
 
 export const invalidRequest = (description: string): OAuthError => new OAuthError('invalid_request', description)
 export const invalidGrant = (description: string): OAuthError => new OAuthError('invalid_grant', description)
