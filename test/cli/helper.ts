@@ -12,6 +12,12 @@ import { TEST_ARGON2 } from '../argon2.js'
 // as an administrator would run it, each on a SQLite database of its own. They are spread over
 // several files, which tap runs in parallel: each run is a process that hashes, and about eighty of
 // them in one file took over a hundred seconds on a loaded 2-core machine.
+//
+// Under tap each run also loads the CLI through tap's coverage loader, whose module hooks cost
+// about a second a run on top of the CLI's 0.4 s: a file of twenty runs took 38 s, and one of
+// twenty-two 47 s, beside the rest of the suite on a 2-core VM. Four minutes per file keeps a loaded
+// machine far from the limit.
+t.setTimeout(4 * 60_000)
 
 const BIN = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
