@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash, createPublicKey, generateKeyPairSync, randomUUID, sign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomUUID, sign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -18,6 +18,7 @@ import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey } from '../tokens/keys.
 import { newRefreshToken } from '../tokens/refresh.js'
 import { load, merge, paced, spread, unexpected, type LoadResult, type Spread } from './load.js'
 import { mib, table, type Row } from './report.js'
+import { verifyArguments } from './signature.js'
 
 // `npm run bench`: the real server with its SQLite store, in a child process, loaded by
 // autocannon from this one. Progress goes to stderr, the report to stdout; with --json, one JSON
@@ -193,9 +194,7 @@ function rawVerifications (token: string, key: SigningKey, seconds: number): num
   const dot = token.lastIndexOf('.')
   const input = Buffer.from(token.slice(0, dot))
   const signature = Buffer.from(token.slice(dot + 1), 'base64url')
-  const publicKey = createPublicKey(key.publicKey)
-  const digest = key.alg === 'EdDSA' ? null : 'sha256'
-  const options = key.alg === 'ES256' ? { key: publicKey, dsaEncoding: 'ieee-p1363' as const } : publicKey
+  const { digest, key: options } = verifyArguments(key.publicKey, key.alg)
   let count = 0
   const end = performance.now() + seconds * 1000
   while (performance.now() < end) {
@@ -535,7 +534,11 @@ async function dpop (bench: Bench, warmRps: number): Promise<{ run: Measured, pr
 }
 
 /** (c): every request carries a token the server has never seen. */
-async function cold (bench: Bench, warmRps: number): Promise<{ run: Measured, tokens: number, mintSeconds: number }> {
+/**
+ * GET /status with a token never seen before on every request, alternated in rounds with its
+ * bound: bare Fastify checking each token's signature and doing nothing else (bench/bare.ts).
+ */
+async function cold (bench: Bench, warmRps: number, bound: Server): Promise<{ run: Measured, bound: Measured, tokens: number, mintSeconds: number }> {
   const { url, profile } = bench
   // Enough tokens to last the run at the warm rate, which a cold run cannot beat.
   const wanted = Math.ceil(warmRps * profile.duration * 1.25) + CONNECTIONS
@@ -545,23 +548,34 @@ async function cold (bench: Bench, warmRps: number): Promise<{ run: Measured, to
   const end = start + profile.mintBudget * 1000
   while (tokens.length < wanted && performance.now() < end) tokens.push(bench.mint())
   const mintSeconds = (performance.now() - start) / 1000
-  let sent = 0
-  const run = await measured(url, () => load({
-    url: `${url}/status`,
-    connections: CONNECTIONS,
-    duration: profile.duration,
-    // The run ends early rather than send a token twice.
-    maxOverallRequests: tokens.length,
-    requests: [{
-      setupRequest: request => {
-        request.headers = { ...request.headers, ...bearer(tokens[sent++ % tokens.length] ?? '') }
-        return request
-      }
-    }]
-  }))
+  // Both walk the same tokens from the first. The server's run ends early rather than send one
+  // twice, which it would answer from its cache; bare Fastify keeps nothing, and goes round again.
+  const walk = (target: string, once: boolean) => {
+    const walked = { sent: 0 }
+    const run = async (seconds: number): Promise<LoadResult> => {
+      const left = tokens.length - walked.sent
+      if (once && left <= 0) return { rps: 0, seconds: 0, statuses: new Map(), latencies: new Map(), errors: 0 }
+      return await load({
+        url: target,
+        connections: CONNECTIONS,
+        duration: seconds,
+        ...once && { maxOverallRequests: left },
+        requests: [{
+          setupRequest: request => {
+            request.headers = { ...request.headers, ...bearer(tokens[walked.sent++ % tokens.length] ?? '') }
+            return request
+          }
+        }]
+      })
+    }
+    return { walked, run }
+  }
+  const server = walk(`${url}/status`, true)
+  const [run, boundRun] = await alternate(bench, [server.run, walk(`${bound.url}/users/me`, false).run], [url, bound.url]) as [Measured, Measured]
   check(bench, 'GET /status cold', run.result, [200])
-  if (sent > tokens.length) warn(bench, `GET /status cold: ${sent - tokens.length} requests reused a token`)
-  return { run, tokens: tokens.length, mintSeconds }
+  check(bench, 'GET /users/me, bare Fastify checking signatures', boundRun.result, [200])
+  if (server.walked.sent > tokens.length) warn(bench, `GET /status cold: ${server.walked.sent - tokens.length} requests reused a token`)
+  return { run, bound: boundRun, tokens: tokens.length, mintSeconds }
 }
 
 /** `argon2.verify` back to back in this process, as many at once as the server's hashing slots: the machine's limit. */
@@ -711,6 +725,11 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
     const me = await (await fetch(`${url}/users/me`, { headers: bearer(token) })).text()
     const bare = await startServer({ PATH: process.env.PATH ?? '', BENCH_BODY: me }, [BARE, 'bare'])
     servers.push(bare)
+    const verifying = await startServer({
+      PATH: process.env.PATH ?? '', BENCH_BODY: me, BENCH_PUBLIC_KEY: fixture.keys.signing.publicKey, BENCH_ALG: alg
+    }, [BARE, 'verify'])
+    servers.push(verifying)
+    await expectOk(`${verifying.url}/users/me`, bearer(token))
     const plugin = await startServer({
       PATH: process.env.PATH ?? '', DATABASE_URL: database, ISSUER, ARGON2_MEMORY_COST: String(profile.argon2.memoryCost)
     }, [BARE, 'plugin'])
@@ -740,8 +759,8 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
     const { baseline, warm } = await throughput(bench)
     note('GET /users/me against bare Fastify; the plugin\'s route with and without authenticate')
     const fastify = await againstFastify(bench, bare, plugin)
-    note('cold GET /status, and raw signature checks in this process')
-    const coldRun = (await pinned(profile, [server], async () => await cold(bench, warm.result.rps))).result
+    note('cold GET /status against bare Fastify checking signatures, and raw signature checks in this process')
+    const coldRun = (await pinned(profile, [server, verifying], async () => await cold(bench, warm.result.rps, verifying))).result
     const verifications = rawVerifications(bench.mint(), fixture.keys.signing, Math.min(profile.duration, 5))
     note('refresh grants, each token used once')
     const refreshRuns = [refreshRun(url, sqliteRefreshTokens)]
@@ -773,6 +792,8 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       standalone_vs_bare_ratio: fastify.standalone.result.rps / fastify.bare.result.rps,
       plugin_protected_ratio: fastify.guarded.result.rps / fastify.open.result.rps,
       cold_vs_verify_ratio: coldRun.run.result.rps / verifications,
+      cold_bound_vs_verify_ratio: coldRun.bound.result.rps / verifications,
+      cold_vs_bound_ratio: coldRun.run.result.rps / coldRun.bound.result.rps,
       refresh_postgres_vs_sqlite_ratio: postgresRefresh === undefined || sqliteRefresh === undefined ? null : postgresRefresh.result.rps / sqliteRefresh.result.rps,
       standalone_me_rps: fastify.standalone.result.rps,
       bare_fastify_rps: fastify.bare.result.rps,
@@ -789,6 +810,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       baseline_rps: baseline.result.rps,
       protected_warm_rps: warm.result.rps,
       protected_cold_rps: coldRun.run.result.rps,
+      cold_bound_rps: coldRun.bound.result.rps,
       protected_dpop_rps: dpopRun.run.result.rps,
       argon2_verify_rps: limit.rps,
       token_rps: logins.result.rps,
@@ -844,6 +866,14 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
         figure: `${figures.cold_vs_verify_ratio.toFixed(2)} × raw checks`,
         target: '≥ 0.60',
         pass: figures.cold_vs_verify_ratio >= 0.6
+      },
+      {
+        scenario: 'bare Fastify checking each token\'s signature, nothing else',
+        rps: coldRun.bound.result.rps,
+        cpu: busy(coldRun.bound),
+        latency: ok(coldRun.bound.result),
+        figure: `${figures.cold_bound_vs_verify_ratio.toFixed(2)} × raw checks; cold is ${figures.cold_vs_bound_ratio.toFixed(2)} × it`,
+        target: 'reported'
       },
       ...sqliteRefresh === undefined ? [] : [{ scenario: 'POST /token refresh, SQLite, each token once', rps: sqliteRefresh.result.rps, cpu: busy(sqliteRefresh), latency: ok(sqliteRefresh.result) }],
       ...postgresRefresh === undefined || figures.refresh_postgres_vs_sqlite_ratio === null
@@ -953,7 +983,7 @@ async function run (profile: Profile, alg: SigningAlgorithm, json: boolean): Pro
       `- Connections: ${CONNECTIONS} on GET routes, ${LOGIN_CONNECTIONS} for logins, ${FLOOD_CONNECTIONS} in the flood, ${OVERLOAD_CONNECTIONS} in the overload; ` +
         `the probe sends ${PROBE_RATE} req/s, at most ${PROBE_IN_FLIGHT} at once. Timing: ${profile.timingSamples} logins of each kind.`,
       `- argon2id memoryCost ${a.memoryCost} KiB, timeCost ${a.timeCost}, parallelism ${a.parallelism}; hashing concurrency ${HASHING.concurrency}, queue ${HASHING.queueLimit}.`,
-      `- GET comparisons and the cold run: ${fastify.pinned ? 'servers pinned to core 0, autocannon to core 1 (taskset)' : `not pinned (${profile.pin ? 'no taskset, or one core' : `the ${profile.name} profile`})`}; bare Fastify and the plugin's app each in a process of their own; raw checks ${Math.min(profile.duration, 5)} s on this process's thread.`,
+      `- GET comparisons and the cold run: ${fastify.pinned ? 'servers pinned to core 0, autocannon to core 1 (taskset)' : `not pinned (${profile.pin ? 'no taskset, or one core' : `the ${profile.name} profile`})`}; bare Fastify, bare Fastify checking signatures and the plugin's app each in a process of their own; cold and its bound alternate in rounds; raw checks ${Math.min(profile.duration, 5)} s on this process's thread.`,
       `- Refreshes: ${REFRESH_TOKENS[profile.name]} distinct refresh tokens per store${postgresRefresh === undefined ? '' : ', SQLite and PostgreSQL alternating'}.`,
       `- Node ${process.version}, Fastify ${fastifyVersion()}, ${parameters.platform}, ${cpus.length} × ${parameters.cpuModel}, load average ${loadAverage.toFixed(2)} at start; ${parameters.totalSeconds} s in all.`,
       ...[...bench.warnings].map(([warning, count]) => `- WARNING ${warning}${count > 1 ? ` (${count} times)` : ''}`)

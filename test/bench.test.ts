@@ -10,7 +10,7 @@ const BENCH = fileURLToPath(new URL('../dist/bench/index.js', import.meta.url))
 /** Three quarters of tap's timeout: the smoke run takes 10 to 30 s on a loaded machine, and a run that hangs is stopped before tap's timeout hides where. */
 const DEADLINE = 90_000
 
-const RATIOS = ['standalone_vs_bare_ratio', 'plugin_protected_ratio', 'cold_vs_verify_ratio', 'protected_warm_ratio', 'protected_dpop_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
+const RATIOS = ['standalone_vs_bare_ratio', 'plugin_protected_ratio', 'cold_vs_verify_ratio', 'cold_bound_vs_verify_ratio', 'cold_vs_bound_ratio', 'protected_warm_ratio', 'protected_dpop_ratio', 'token_vs_argon2_ratio', 'flood_p99_ratio']
 
 t.test('npm run bench -- --smoke --json ends with one JSON object of figures', async t => {
   const child = spawn(process.execPath, [BENCH, '--smoke', '--json'], {
