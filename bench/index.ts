@@ -533,7 +533,6 @@ async function dpop (bench: Bench, warmRps: number): Promise<{ run: Measured, pr
   return { run, proofs: proofs.length }
 }
 
-/** (c): every request carries a token the server has never seen. */
 /**
  * GET /status with a token never seen before on every request, alternated in rounds with its
  * bound: bare Fastify checking each token's signature and doing nothing else (bench/bare.ts).
