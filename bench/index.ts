@@ -97,7 +97,9 @@ const LOGIN_CONNECTIONS = HASHING.concurrency * 2
 const FLOOD_CONNECTIONS = HASHING.concurrency + Math.floor(HASHING.queueLimit / 2)
 const OVERLOAD_CONNECTIONS = CAPACITY * 10
 
-const note = (text: string): void => { process.stderr.write(`${text}\n`) }
+// Each progress line says when it came, in seconds since the start: a run that is stopped (the
+// test suite's smoke run has a deadline) shows where its time went, not only where it ended.
+const note = (text: string): void => { process.stderr.write(`[${(performance.now() / 1000).toFixed(1)} s] ${text}\n`) }
 
 function fastifyVersion (): string {
   const manifest = JSON.parse(fs.readFileSync(path.join(import.meta.dirname, '../../node_modules/fastify/package.json'), 'utf8')) as { version: string }
