@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
+import path from 'node:path'
 import t from 'tap'
+import { DIST } from './paths.js'
 
 // Keeps `npm run bench` working: the compiled script in its smoke profile (a few seconds, cheap
 // argon2). These are benchmarks, not tests: nothing here asserts how fast anything is.
-const BENCH = fileURLToPath(new URL('../dist/bench/index.js', import.meta.url))
+const BENCH = path.join(DIST, 'bench', 'index.js')
 
 /** Three quarters of tap's timeout: the smoke run takes 10 to 30 s on a loaded machine, and a run that hangs is stopped before tap's timeout hides where. */
 const DEADLINE = 90_000

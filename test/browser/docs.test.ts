@@ -4,16 +4,13 @@ import { constants } from 'node:fs'
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { chromium, type ConsoleMessage, type Locator, type Page } from 'playwright-core'
 import { PASSWORD, TEST_ARGON2, freePort } from '../helper.js'
+import { CLI, ROOT, SERVER } from '../paths.js'
 
-// The compiled server and CLI, run as an administrator would (dist/, rebuilt by test/before.ts when a source is newer).
-const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
-/** Git-ignored: what the browser saw, for a person to look at. */
-const SCREENSHOTS = fileURLToPath(new URL('../screenshots/', import.meta.url))
+/** What the browser saw, for a person to look at: beside tap's own output, git-ignored and out of the sources. */
+const SCREENSHOTS = join(ROOT, '.tap', 'screenshots')
 
 /** Debian's package; a browser download is neither possible nor wanted here. */
 const CHROMIUM = '/usr/bin/chromium'

@@ -3,10 +3,10 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { openStore, type Store, type User } from '../../store/index.js'
 import { TEST_ARGON2 } from '../argon2.js'
+import { CLI } from '../paths.js'
 
 // The CLI tests' runs of the compiled binary (dist/, rebuilt by test/before.ts when a source is newer),
 // as an administrator would run it, each on a SQLite database of its own. They are spread over
@@ -18,8 +18,6 @@ import { TEST_ARGON2 } from '../argon2.js'
 // twenty-two 47 s, beside the rest of the suite on a 2-core VM. Four minutes per file keeps a loaded
 // machine far from the limit.
 t.setTimeout(4 * 60_000)
-
-const BIN = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
 export const PASSWORD = 'correct horse battery staple'
 export const NEW_PASSWORD = 'a brand new passphrase, please'
@@ -53,7 +51,7 @@ export function setup (): { database: string, run: (args: string[], options?: Ru
 
 export async function cli (database: string, args: string[], options: RunOptions): Promise<Result> {
   if (options.stdin !== undefined) passwords.add(options.stdin.replace(/\r?\n$/, ''))
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     cwd: tmp,
     // Only these variables: none of the test runner's loaders, nothing from the developer's shell.
     env: { DATABASE_URL: `sqlite:${database}`, ...TEST_ARGON2, ...options.env }

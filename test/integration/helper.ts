@@ -2,16 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { request, type IncomingHttpHeaders } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { TEST_ARGON2 } from '../argon2.js'
+import { CLI, SERVER } from '../paths.js'
 
 // Real processes for the integration tests: the compiled server and CLI (dist/, rebuilt by test/before.ts),
 // spoken to over HTTP on 127.0.0.1 only.
-
-const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
 /** One issuer for every instance: the default one names the port, and each instance has its own. */
 export const ISSUER = 'http://auth.integration.test'

@@ -3,11 +3,11 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { renderUnicodeCompact } from 'uqr'
 import { PASSWORD, TEST_ARGON2 } from '../helper.js'
 import { findTraces } from '../key-traces.js'
+import { CLI } from '../paths.js'
 import { awayFromStepEdge, codeAt, secretOf, stepAt } from '../totp-codes.js'
 import { POSTGRES_URL, call, cli, freshSchema, startServer, token, withPostgres, type Answer, type Server } from './helper.js'
 
@@ -17,7 +17,6 @@ import { POSTGRES_URL, call, cli, freshSchema, startServer, token, withPostgres,
 // SQLite file and on PostgreSQL. Codes come from test/totp-codes.ts, not from the server's library.
 
 const SECRET = 'vK8pQ2wX5zR9tY3nB6mC1jH4gF7dS0aL'
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'totp-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))

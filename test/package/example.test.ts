@@ -1,14 +1,15 @@
 import { execFile } from 'node:child_process'
+import path from 'node:path'
 import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { ROOT } from '../paths.js'
 
 // examples/host/test.sh: the package packed (prepack builds), its tarball installed into the
 // example host from the registry like any dependency, the host type-checked with skipLibCheck
 // false, and its tap tests run. It needs the npm registry: without it the test says so and skips.
 
 const run = promisify(execFile)
-const SCRIPT = fileURLToPath(new URL('../../examples/host/test.sh', import.meta.url))
+const SCRIPT = path.join(ROOT, 'examples', 'host', 'test.sh')
 
 // Packing, installing a few hundred packages and type-checking take minutes on a loaded machine.
 t.setTimeout(15 * 60_000)

@@ -3,9 +3,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { CHEAP_ARGON2 } from '../argon2.js'
+import { ROOT } from '../paths.js'
 
 // A host that installed this package and Fastify only, as `npm install fastify-oauth2-password
 // fastify` leaves it: none of the optional drivers (pg, better-sqlite3, ioredis), none of the
@@ -14,7 +14,6 @@ import { CHEAP_ARGON2 } from '../argon2.js'
 // package a link, less those a host does not get. Copies dist/, which test/before.ts keeps built.
 
 const run = promisify(execFile)
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as {
   name: string
   peerDependenciesMeta: Record<string, { optional?: boolean }>
@@ -52,7 +51,8 @@ function layOut (): void {
   const copy = path.join(modules, manifest.name)
   fs.mkdirSync(copy)
   fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(copy, 'package.json'))
-  fs.cpSync(path.join(ROOT, 'dist'), path.join(copy, 'dist'), { recursive: true })
+  // Less the compiled tests, which the build for the tests adds and no package holds.
+  fs.cpSync(path.join(ROOT, 'dist'), path.join(copy, 'dist'), { recursive: true, filter: source => source !== path.join(ROOT, 'dist', 'test') })
   fs.writeFileSync(path.join(host, 'package.json'), JSON.stringify({ name: 'host', private: true, type: 'module' }))
 }
 layOut()

@@ -5,16 +5,15 @@ import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
 import { promisify } from 'node:util'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { TEST_ARGON2, freePort } from '../helper.js'
+import { ROOT } from '../paths.js'
 
 // README "Production": install, build, prune the dev dependencies, start. On a copy of the
 // repository whose node_modules are hard links to this one's (the install step), so that pruning
 // leaves the working tree alone; offline.
 
 const run = promisify(execFile)
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PASSWORD = 'correct horse battery staple'
 
 t.setTimeout(10 * 60_000)

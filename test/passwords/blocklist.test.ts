@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import t from 'tap'
 import { SortedLines, blocklistForm, commonPasswords, isCommonPassword } from '../../passwords/blocklist.js'
 import { passwordProblem } from '../../passwords/hasher.js'
+import { DIST, ROOT } from '../paths.js'
 
-const FILE = new URL('../../passwords/common-passwords.txt', import.meta.url)
+const FILE = path.join(ROOT, 'passwords', 'common-passwords.txt')
 const REFUSAL = 'password is on a list of common passwords found in data breaches: choose another'
 
 t.test('the shipped list: at least 100,000 distinct passwords of 8 or more characters, in compared form, sorted', async t => {
@@ -22,7 +24,7 @@ t.test('the shipped list: at least 100,000 distinct passwords of 8 or more chara
 })
 
 t.test('the list of the build is the list of the sources', async t => {
-  const built = new URL('../../dist/passwords/common-passwords.txt', import.meta.url)
+  const built = path.join(DIST, 'passwords', 'common-passwords.txt')
   t.ok(readFileSync(built).equals(readFileSync(FILE)), 'npm run build copies it beside the compiled module')
 })
 

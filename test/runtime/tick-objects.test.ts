@@ -2,7 +2,9 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import t from 'tap'
+import { DIST } from '../paths.js'
 
 // What V8 recorded for the literal in process.nextTick after a garbage collection that found no
 // queued tick alive, in a fresh process, with and without runtime/tick-objects.js imported first
@@ -10,7 +12,7 @@ import t from 'tap'
 // the feedback that %DebugPrint lists. It prints through C's stdio, which drops what a non-blocking
 // pipe cannot take at once, so the child writes to a file.
 function literalFeedback (keepTicks: boolean): string[] {
-  const module = new URL('../../dist/runtime/tick-objects.js', import.meta.url).href
+  const module = pathToFileURL(join(DIST, 'runtime', 'tick-objects.js')).href
   const script = `${keepTicks ? `import ${JSON.stringify(module)};` : ''}
 import { setImmediate as turn } from 'node:timers/promises';
 // Enough ticks for V8 to give nextTick its feedback, then a collection with none queued.

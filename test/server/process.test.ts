@@ -4,13 +4,10 @@ import { readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { request as httpRequest } from 'node:http'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { TEST_ARGON2, freePort } from '../helper.js'
+import { CLI, SERVER } from '../paths.js'
 
-// The compiled server, started as `npm start` starts it (dist/, rebuilt by test/before.ts when a source is newer).
-const SERVER = fileURLToPath(new URL('../../dist/server.js', import.meta.url))
-const CLI = fileURLToPath(new URL('../../dist/cli/index.js', import.meta.url))
 const PASSWORD = 'correct horse battery staple'
 
 interface Running {

@@ -4,7 +4,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import t, { type Test } from 'tap'
@@ -16,6 +16,7 @@ import { migrations as sqliteMigrations } from '../../store/sqlite-migrations.js
 import type { RotationResult, SigningKey, Store } from '../../store/index.js'
 import { newClient, newFamily, newToken, newUser, signingKey, WEB_TERMS } from '../../testing/fixtures.js'
 import type { Migration } from '../../store/sqlite-migrations.js'
+import { DIST } from '../paths.js'
 
 export const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'store-test-'))
 t.teardown(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -49,10 +50,9 @@ export function withQuery (url: string, query: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}${query}`
 }
 
-// The processes load what `npm run build` made of the stores (test/before.ts keeps it current), as
-// the SQLite store's worker thread does: without the test runner's TypeScript loader a process
-// starts in about a quarter of the time, and six start for each test.
-const storeModule = (name: string): string => JSON.stringify(pathToFileURL(fileURLToPath(new URL(`../../dist/store/${name}.js`, import.meta.url))).href)
+// The processes load what the build made of the stores (test/before.ts keeps it current), as the
+// tests and the SQLite store's worker thread do.
+const storeModule = (name: string): string => JSON.stringify(pathToFileURL(path.join(DIST, 'store', `${name}.js`)).href)
 
 /**
  * Starts one process per name that loads the stores, writes 'ready', then runs `body` with
