@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { createHash, generateKeyPairSync, randomUUID, sign, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { randomUUID, verify as cryptoVerify } from 'node:crypto'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -18,6 +18,7 @@ import { KeyRing, SIGNING_ALGORITHMS, generateSigningKey } from '../tokens/keys.
 import { newRefreshToken } from '../tokens/refresh.js'
 import { load, merge, paced, spread, unexpected, type LoadResult, type Spread } from './load.js'
 import { mib, table, type Row } from './report.js'
+import { dpopKey, dpopProof } from './dpop.js'
 import { verifyArguments } from './signature.js'
 
 // `npm run bench`: the real server with its SQLite store, in a child process, loaded by
@@ -479,28 +480,13 @@ async function throughput (bench: Bench): Promise<{ baseline: Measured, warm: Me
   return { baseline, warm }
 }
 
-/** A DPoP proof (RFC 9449) signed here with node:crypto, synchronously, so that thousands are made before a run. */
-function dpopProof (key: { privateKey: KeyObject, publicKey: KeyObject }, method: string, url: string, accessToken?: string): string {
-  const encode = (value: object): string => Buffer.from(JSON.stringify(value)).toString('base64url')
-  const header = { alg: 'ES256', typ: 'dpop+jwt', jwk: key.publicKey.export({ format: 'jwk' }) }
-  const claims = {
-    jti: randomUUID(),
-    htm: method,
-    htu: url,
-    iat: Math.floor(Date.now() / 1000),
-    ...(accessToken === undefined ? {} : { ath: createHash('sha256').update(accessToken).digest('base64url') })
-  }
-  const input = `${encode(header)}.${encode(claims)}`
-  return `${input}.${sign('sha256', Buffer.from(input), { key: key.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`
-}
-
 /**
  * (d): GET /status with one DPoP-bound token and a new proof each request: one more signature check
  * than the warm run, and each proof's jti recorded in the store (SQLite here; Redis where there is one).
  */
 async function dpop (bench: Bench, warmRps: number): Promise<{ run: Measured, proofs: number }> {
   const { url, profile } = bench
-  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const key = dpopKey()
   const response = await fetch(`${url}/token`, {
     method: 'POST',
     headers: { ...FORM, dpop: dpopProof(key, 'POST', `${url}/token`) },

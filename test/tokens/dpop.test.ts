@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, sign } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
 import t from 'tap'
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
 import { DPOP_ALGORITHMS, DPoPProofError, ProofVerifier, accessTokenHash, normalizeHtu, type ProofRequest } from '../../tokens/dpop.js'
@@ -27,6 +27,13 @@ async function proof (key: Signer, alg: string, claims: Record<string, unknown> 
   const protectedHeader = Object.fromEntries(Object.entries({ alg, typ: 'dpop+jwt', jwk: key.jwk, ...header })
     .filter(([, value]) => value !== undefined))
   return await new SignJWT(payload).setProtectedHeader(protectedHeader as { alg: string }).sign(key.privateKey)
+}
+
+const publicKeyEncoding = { type: 'spki', format: 'pem' } as const
+const privateKeyEncoding = { type: 'pkcs8', format: 'pem' } as const
+
+function pemPair ({ privateKey, publicKey }: { privateKey: string, publicKey: string }): { privateKey: KeyObject, publicKey: KeyObject } {
+  return { privateKey: createPrivateKey(privateKey), publicKey: createPublicKey(publicKey) }
 }
 
 // One verifier for every test, as a server has: its cache of keys must never mix two of them up.
@@ -84,10 +91,11 @@ t.test('refuses each failed check with its own description', async t => {
   const es256 = await signer('ES256')
   const other = await signer('ES256')
   const rsa = await signer('RS256')
-  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const privatePem = ec.privateKey
-  const privateJwk = privatePem.export({ format: 'jwk' })
-  const shortRsa = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  // Made from PEM: on Node 20 a JWK export of a KeyObject straight from generateKeyPairSync can
+  // deadlock (see bench/dpop.ts).
+  const ec = pemPair(generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding, privateKeyEncoding }))
+  const privateJwk = ec.privateKey.export({ format: 'jwk' })
+  const shortRsa = pemPair(generateKeyPairSync('rsa', { modulusLength: 1024, publicKeyEncoding, privateKeyEncoding }))
   const unsigned = (header: object, payload: object): string =>
     `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.`
   // jose will not sign with a key that short, so node:crypto does (RS256 is PKCS#1 v1.5 over SHA-256).
@@ -119,7 +127,7 @@ t.test('refuses each failed check with its own description', async t => {
     { name: 'alg ES512, not on the list', proof: async () => await proof(await signer('ES512'), 'ES512'), message: 'The DPoP proof is signed with an algorithm this server does not accept' },
     { name: 'a crit header', proof: withCrit, message: 'The DPoP proof has a crit header this server does not understand' },
     { name: 'no jwk', proof: async () => await proof(es256, 'ES256', {}, { jwk: undefined }), message: 'The DPoP proof carries no jwk' },
-    { name: 'a jwk that is a private key', proof: async () => await proof({ privateKey: privatePem as unknown as CryptoKey, jwk: privateJwk as JWK }, 'ES256'), message: 'The DPoP proof\'s jwk is not a public key' },
+    { name: 'a jwk that is a private key', proof: async () => await proof({ privateKey: ec.privateKey as unknown as CryptoKey, jwk: privateJwk as JWK }, 'ES256'), message: 'The DPoP proof\'s jwk is not a public key' },
     { name: 'an EC jwk for RS256', proof: async () => await proof({ privateKey: rsa.privateKey, jwk: es256.jwk }, 'RS256'), message: 'The DPoP proof\'s jwk is not a public key of its algorithm' },
     { name: 'an RSA key of 1024 bits', proof: shortRsaSigned, message: 'The DPoP proof is not a valid signed JWT' },
     { name: 'signed by another key than its jwk', proof: async () => await proof({ privateKey: other.privateKey, jwk: es256.jwk }, 'ES256'), message: 'The DPoP proof\'s signature does not verify' },
